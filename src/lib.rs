@@ -1,12 +1,402 @@
+//! napi glue only: the classes `MemoryStore`, `SqliteStore` and `Waiter`
+//! described in docs/ARCHITECTURE.md. Storage logic lives in `store/`.
+//!
+//! Errors: every method rejects/throws a JS `Error` whose `code` is the
+//! stable code of [`StoreError`] and whose `message` says what to do.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod error;
+pub mod notify;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::{JsError, ToNapiValue, TypeName, Unknown};
+use napi::sys;
 use napi_derive::napi;
 
+use crate::error::StoreError;
+use crate::notify::{Head, HeadWaiter};
+use crate::store::memory::MemoryEngine;
+use crate::store::sqlite::{SqliteEngine, SqliteOptions};
+use crate::store::{
+    parse_new_events, to_first_version, to_limit, to_opt_position, to_position, to_streams,
+    EventStore,
+};
+
+/// A synchronous method's result: the error becomes a thrown JS `Error`
+/// whose `code` is the `StoreError` code (napi's `Error<S>` uses `S` as the
+/// JS `code`).
+fn sync<T>(r: Result<T, StoreError>) -> napi::Result<T, &'static str> {
+    r.map_err(napi::Error::from)
+}
+
+/// An async method's result. napi's async bridge only rejects with its own
+/// `Status` codes, so the error is turned into a JS `Error` with our `code`
+/// here, on the JS thread, and handed back as the rejection value.
+pub struct Reply<T>(Result<T, StoreError>);
+
+impl<T> From<Result<T, StoreError>> for Reply<T> {
+    fn from(r: Result<T, StoreError>) -> Self {
+        Reply(r)
+    }
+}
+
+impl<T: TypeName> TypeName for Reply<T> {
+    fn type_name() -> &'static str {
+        T::type_name()
+    }
+    fn value_type() -> napi::ValueType {
+        T::value_type()
+    }
+}
+
+impl<T: ToNapiValue> ToNapiValue for Reply<T> {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        match val.0 {
+            Ok(v) => unsafe { T::to_napi_value(env, v) },
+            Err(e) => {
+                let message = e.to_string();
+                let js_error = unsafe { JsError::from(napi::Error::from(e)).into_value(env) };
+                if js_error.is_null() {
+                    return Err(napi::Error::new(napi::Status::GenericFailure, message));
+                }
+                // Rejecting with an error that references a JS value makes
+                // napi reject with that very value.
+                Err(napi::Error::from(unsafe {
+                    Unknown::from_raw_unchecked(env, js_error)
+                }))
+            }
+        }
+    }
+}
+
+fn timeout_from_ms(ms: f64) -> Result<Option<Duration>, StoreError> {
+    if ms.is_nan() || ms < 0.0 {
+        return Err(StoreError::invalid_argument(format!(
+            "timeoutMs must be a non-negative number of milliseconds (or Infinity), got {ms}"
+        )));
+    }
+    if ms.is_infinite() || ms > 1e12 {
+        return Ok(None);
+    }
+    Ok(Some(Duration::from_secs_f64(ms / 1000.0)))
+}
+
+// ---------------------------------------------------------------------------
+// Waiter
+// ---------------------------------------------------------------------------
+
+/// Waits for the head position of a store's database to move.
 #[napi]
-pub fn ping() -> String {
-    "pong".to_string()
+pub struct Waiter {
+    inner: Arc<HeadWaiter>,
 }
 
 #[napi]
-pub async fn ping_async(ms: u32) -> napi::Result<u32> {
-    tokio::time::sleep(std::time::Duration::from_millis(ms as u64)).await;
-    Ok(ms)
+impl Waiter {
+    fn from_head(head: Arc<Head>) -> Self {
+        Waiter {
+            inner: Arc::new(HeadWaiter::new(head)),
+        }
+    }
+
+    /// Resolves "changed" as soon as the head exceeds `knownHead`
+    /// (immediately if it already does), "timeout" after `timeoutMs`
+    /// (Infinity: never), or "cancelled" when `cancel()` is called.
+    /// After `cancel()`, every wait resolves "cancelled" until `reset()`.
+    #[napi(ts_return_type = "Promise<'changed' | 'timeout' | 'cancelled'>")]
+    pub async fn wait(&self, known_head: f64, timeout_ms: f64) -> Reply<String> {
+        let inner = self.inner.clone();
+        let result = async move {
+            let known = to_position(known_head, "knownHead")?;
+            let timeout = timeout_from_ms(timeout_ms)?;
+            Ok(inner.wait(known, timeout).await.as_str().to_string())
+        };
+        Reply(result.await)
+    }
+
+    /// Makes the pending wait, and every later one until `reset()`, resolve
+    /// "cancelled".
+    #[napi]
+    pub fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    /// Clears a `cancel()`.
+    #[napi]
+    pub fn reset(&self) {
+        self.inner.reset();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// MemoryStore
+// ---------------------------------------------------------------------------
+
+/// In-memory event store; every method is synchronous.
+#[napi]
+pub struct MemoryStore {
+    engine: Arc<MemoryEngine>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[napi]
+impl MemoryStore {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        MemoryStore {
+            engine: Arc::new(MemoryEngine::new()),
+        }
+    }
+
+    /// Stores the events of `eventsJson` (`[{"timestamp": ms, "event": {...}}]`)
+    /// with versions firstVersion, firstVersion+1, ... and returns their
+    /// positions.
+    #[napi]
+    pub fn append(
+        &self,
+        stream: String,
+        aggregate_id: String,
+        first_version: f64,
+        events_json: String,
+    ) -> napi::Result<Vec<i64>, &'static str> {
+        sync((|| {
+            let events = parse_new_events(&events_json)?;
+            let first = to_first_version(first_version, events.len())?;
+            self.engine
+                .append_sync(&stream, &aggregate_id, first, &events)
+        })())
+    }
+
+    /// JSON array of the aggregate's events in version order.
+    #[napi]
+    pub fn events_for(
+        &self,
+        stream: String,
+        aggregate_id: String,
+        after_position: Option<f64>,
+    ) -> napi::Result<String, &'static str> {
+        sync((|| {
+            let after = to_opt_position(after_position, "afterPosition")?;
+            self.engine.events_for_sync(&stream, &aggregate_id, after)
+        })())
+    }
+
+    /// JSON array of the events of `streams` after `afterPosition`, in
+    /// position order, at most `limit`.
+    #[napi]
+    pub fn events_from(
+        &self,
+        streams: Vec<String>,
+        after_position: f64,
+        limit: Option<f64>,
+    ) -> napi::Result<String, &'static str> {
+        sync((|| {
+            let streams = to_streams(streams)?;
+            let after = to_position(after_position, "afterPosition")?;
+            let limit = to_limit(limit)?;
+            self.engine.events_from_sync(&streams, after, limit)
+        })())
+    }
+
+    /// JSON of the last event of `streams` (of that aggregate when given),
+    /// or null.
+    #[napi]
+    pub fn last_event(
+        &self,
+        streams: Vec<String>,
+        aggregate_id: Option<String>,
+    ) -> napi::Result<Option<String>, &'static str> {
+        sync((|| {
+            let streams = to_streams(streams)?;
+            self.engine
+                .last_event_sync(&streams, aggregate_id.as_deref())
+        })())
+    }
+
+    /// Stored position of a bookmark, 0 when none.
+    #[napi]
+    pub fn get_bookmark(&self, name: String) -> napi::Result<i64, &'static str> {
+        sync(self.engine.get_bookmark_sync(&name))
+    }
+
+    /// Upserts a bookmark.
+    #[napi]
+    pub fn set_bookmark(&self, name: String, position: f64) -> napi::Result<(), &'static str> {
+        sync((|| {
+            let position = to_position(position, "the bookmark position")?;
+            self.engine.set_bookmark_sync(&name, position)
+        })())
+    }
+
+    /// The highest position stored.
+    #[napi]
+    pub fn head(&self) -> i64 {
+        self.engine.head().get()
+    }
+
+    /// A waiter that resolves when this store's head moves.
+    #[napi]
+    pub fn create_waiter(&self) -> Waiter {
+        Waiter::from_head(self.engine.head().clone())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SqliteStore
+// ---------------------------------------------------------------------------
+
+/// Options of `SqliteStore.open()`.
+#[napi(object)]
+pub struct SqliteOpenOptions {
+    /// Path of the database file (created when missing), or ":memory:".
+    pub file: String,
+    /// Events table name (default "events").
+    pub events: Option<String>,
+    /// Bookmarks table name (default "bookmarks").
+    pub bookmarks: Option<String>,
+}
+
+/// SQLite event store; every method returns a Promise except `head()` and
+/// `createWaiter()`.
+#[napi]
+pub struct SqliteStore {
+    engine: Arc<SqliteEngine>,
+}
+
+#[napi]
+impl SqliteStore {
+    /// Opens a pool on a file (WAL; created when missing) or on ":memory:".
+    #[napi(ts_return_type = "Promise<SqliteStore>")]
+    pub async fn open(options: SqliteOpenOptions) -> Reply<SqliteStore> {
+        let options = SqliteOptions {
+            file: options.file,
+            events: options.events,
+            bookmarks: options.bookmarks,
+        };
+        Reply(SqliteEngine::open(options).await.map(|engine| SqliteStore {
+            engine: Arc::new(engine),
+        }))
+    }
+
+    /// Creates the missing tables and indexes (idempotent, never drops).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub async fn migrate(&self) -> Reply<()> {
+        Reply(self.engine.migrate().await)
+    }
+
+    /// Releases the pool; later calls reject with code STORE_CLOSED.
+    #[napi]
+    pub async fn close(&self) {
+        self.engine.close().await;
+    }
+
+    #[napi(ts_return_type = "Promise<number[]>")]
+    pub async fn append(
+        &self,
+        stream: String,
+        aggregate_id: String,
+        first_version: f64,
+        events_json: String,
+    ) -> Reply<Vec<i64>> {
+        let engine = self.engine.clone();
+        Reply(
+            async move {
+                let events = parse_new_events(&events_json)?;
+                let first = to_first_version(first_version, events.len())?;
+                engine.append(&stream, &aggregate_id, first, &events).await
+            }
+            .await,
+        )
+    }
+
+    #[napi(ts_return_type = "Promise<string>")]
+    pub async fn events_for(
+        &self,
+        stream: String,
+        aggregate_id: String,
+        after_position: Option<f64>,
+    ) -> Reply<String> {
+        let engine = self.engine.clone();
+        Reply(
+            async move {
+                let after = to_opt_position(after_position, "afterPosition")?;
+                engine.events_for(&stream, &aggregate_id, after).await
+            }
+            .await,
+        )
+    }
+
+    #[napi(ts_return_type = "Promise<string>")]
+    pub async fn events_from(
+        &self,
+        streams: Vec<String>,
+        after_position: f64,
+        limit: Option<f64>,
+    ) -> Reply<String> {
+        let engine = self.engine.clone();
+        Reply(
+            async move {
+                let streams = to_streams(streams)?;
+                let after = to_position(after_position, "afterPosition")?;
+                let limit = to_limit(limit)?;
+                engine.events_from(&streams, after, limit).await
+            }
+            .await,
+        )
+    }
+
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub async fn last_event(
+        &self,
+        streams: Vec<String>,
+        aggregate_id: Option<String>,
+    ) -> Reply<Option<String>> {
+        let engine = self.engine.clone();
+        Reply(
+            async move {
+                let streams = to_streams(streams)?;
+                engine.last_event(&streams, aggregate_id.as_deref()).await
+            }
+            .await,
+        )
+    }
+
+    #[napi(ts_return_type = "Promise<number>")]
+    pub async fn get_bookmark(&self, name: String) -> Reply<i64> {
+        Reply(self.engine.get_bookmark(&name).await)
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub async fn set_bookmark(&self, name: String, position: f64) -> Reply<()> {
+        let engine = self.engine.clone();
+        Reply(
+            async move {
+                let position = to_position(position, "the bookmark position")?;
+                engine.set_bookmark(&name, position).await
+            }
+            .await,
+        )
+    }
+
+    /// The highest position this process has seen committed to this
+    /// database (through any store on it).
+    #[napi]
+    pub fn head(&self) -> i64 {
+        self.engine.head().get()
+    }
+
+    /// A waiter that resolves when this database's head moves.
+    #[napi]
+    pub fn create_waiter(&self) -> Waiter {
+        Waiter::from_head(self.engine.head().clone())
+    }
 }

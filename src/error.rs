@@ -1,0 +1,108 @@
+//! The one error type of the core, and its single conversion into a JS error.
+//!
+//! Every variant has a stable `code` (the table in docs/ARCHITECTURE.md); the
+//! `Display` text is the human message: what was wrong and what to do.
+
+use thiserror::Error;
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// One of the versions being appended already exists for the aggregate.
+    #[error(
+        "version conflict on stream \"{stream}\", aggregate \"{aggregate_id}\": {detail}; nothing was stored, reload the aggregate and retry the command"
+    )]
+    VersionConflict {
+        stream: String,
+        aggregate_id: String,
+        detail: String,
+    },
+
+    /// An event that is not an object with a string `type`, or events JSON
+    /// that cannot be parsed.
+    #[error("{0}")]
+    InvalidEvent(String),
+
+    /// A bad position, limit, version, stream list, file name, ...
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// An unsafe table name.
+    #[error("{0}")]
+    InvalidName(String),
+
+    /// The table does not exist.
+    #[error("table \"{table}\" does not exist in {location}: run migrate() first")]
+    MissingTable { table: String, location: String },
+
+    /// The database file cannot be opened or created.
+    #[error("cannot open the SQLite database {location}: {reason}")]
+    CannotOpen { location: String, reason: String },
+
+    /// The database stayed locked past the busy timeout.
+    #[error("{location} is busy: {reason}; another connection or process held the lock too long, retry later")]
+    DatabaseBusy { location: String, reason: String },
+
+    /// The store was closed.
+    #[error("the store on {location} is closed: open a new one with SqliteStore.open()")]
+    StoreClosed { location: String },
+
+    /// Anything else from the database, with its message.
+    #[error("database error on {location}: {reason}")]
+    Database { location: String, reason: String },
+}
+
+impl StoreError {
+    /// The stable code that JS sees as `err.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::VersionConflict { .. } => "VERSION_CONFLICT",
+            StoreError::InvalidEvent(_) => "INVALID_EVENT",
+            StoreError::InvalidArgument(_) => "INVALID_ARGUMENT",
+            StoreError::InvalidName(_) => "INVALID_NAME",
+            StoreError::MissingTable { .. } => "MISSING_TABLE",
+            StoreError::CannotOpen { .. } => "CANNOT_OPEN",
+            StoreError::DatabaseBusy { .. } => "DATABASE_BUSY",
+            StoreError::StoreClosed { .. } => "STORE_CLOSED",
+            StoreError::Database { .. } => "DATABASE_ERROR",
+        }
+    }
+
+    pub fn invalid_argument(msg: impl Into<String>) -> Self {
+        StoreError::InvalidArgument(msg.into())
+    }
+
+    pub fn invalid_event(msg: impl Into<String>) -> Self {
+        StoreError::InvalidEvent(msg.into())
+    }
+}
+
+/// The one place a `StoreError` becomes a JS error: napi creates the JS
+/// `Error` with `code` set to the status string, so `err.code` is the stable
+/// code and `err.message` the human sentence.
+impl From<StoreError> for napi::Error<&'static str> {
+    fn from(err: StoreError) -> Self {
+        napi::Error::new(err.code(), err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        let e = StoreError::MissingTable {
+            table: "events".into(),
+            location: "/tmp/x.sqlite".into(),
+        };
+        assert_eq!(e.code(), "MISSING_TABLE");
+        assert_eq!(
+            e.to_string(),
+            "table \"events\" does not exist in /tmp/x.sqlite: run migrate() first"
+        );
+        let js: napi::Error<&'static str> = e.into();
+        assert_eq!(js.status, "MISSING_TABLE");
+    }
+}

@@ -1,0 +1,236 @@
+//! Wake-ups: a per-database "head" position that every successful append
+//! publishes, and waiters that resolve when it moves.
+//!
+//! Nothing here spawns a task or a timer of its own: a wait is a future that
+//! the caller awaits (in JS, a pending promise), and it is the only thing that
+//! keeps Node alive.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// The highest position this process has seen committed to one database.
+/// It only ever grows.
+pub struct Head {
+    tx: watch::Sender<i64>,
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Head {
+    pub fn new() -> Self {
+        Head {
+            tx: watch::Sender::new(0),
+        }
+    }
+
+    /// Raises the head to `position` (no-op when it is not higher) and wakes
+    /// the waiters when it moved.
+    pub fn publish(&self, position: i64) {
+        self.tx.send_if_modified(|head| {
+            if position > *head {
+                *head = position;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub fn get(&self) -> i64 {
+        *self.tx.borrow()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<i64> {
+        self.tx.subscribe()
+    }
+}
+
+/// What a wait ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOutcome {
+    Changed,
+    Timeout,
+    Cancelled,
+}
+
+impl WaitOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitOutcome::Changed => "changed",
+            WaitOutcome::Timeout => "timeout",
+            WaitOutcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Waits for a head to move.
+///
+/// Cancellation is a flag, which keeps it race-free: `cancel()` sets it and
+/// wakes every pending wait; while it is set, every `wait()` (pending or
+/// started later) returns `Cancelled` at once; `reset()` clears it (the
+/// handler calls `reset()` when it starts).
+pub struct HeadWaiter {
+    head: Arc<Head>,
+    cancelled: watch::Sender<bool>,
+}
+
+impl HeadWaiter {
+    pub fn new(head: Arc<Head>) -> Self {
+        HeadWaiter {
+            head,
+            cancelled: watch::Sender::new(false),
+        }
+    }
+
+    pub fn cancel(&self) {
+        self.cancelled.send_replace(true);
+    }
+
+    pub fn reset(&self) {
+        self.cancelled.send_replace(false);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.cancelled.borrow()
+    }
+
+    /// Resolves `Changed` as soon as the head exceeds `known_head`
+    /// (immediately if it already does), `Timeout` after `timeout` (`None`:
+    /// never), or `Cancelled`.
+    pub async fn wait(&self, known_head: i64, timeout: Option<Duration>) -> WaitOutcome {
+        let mut cancel_rx = self.cancelled.subscribe();
+        let mut head_rx = self.head.subscribe();
+        if *cancel_rx.borrow_and_update() {
+            return WaitOutcome::Cancelled;
+        }
+        if *head_rx.borrow_and_update() > known_head {
+            return WaitOutcome::Changed;
+        }
+        let cancelled = async move { cancel_rx.wait_for(|c| *c).await.is_ok() };
+        let changed = async move { head_rx.wait_for(|h| *h > known_head).await.is_ok() };
+        let sleep = async move {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            // The senders live in `self` and in `self.head`, so these never
+            // see a closed channel while we wait; treat it as a cancel anyway.
+            _ = cancelled => WaitOutcome::Cancelled,
+            ok = changed => if ok { WaitOutcome::Changed } else { WaitOutcome::Cancelled },
+            _ = sleep => WaitOutcome::Timeout,
+        }
+    }
+}
+
+/// What all stores on one SQLite file in this process share: the write lock
+/// (so this process's writers queue in memory instead of in SQLite's busy
+/// handler) and one head per events table.
+pub struct SharedDb {
+    pub write_lock: tokio::sync::Mutex<()>,
+    heads: Mutex<HashMap<String, Weak<Head>>>,
+}
+
+impl SharedDb {
+    pub fn new() -> Self {
+        SharedDb {
+            write_lock: tokio::sync::Mutex::new(()),
+            heads: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The head of one events table of this database.
+    pub fn head(&self, events_table: &str) -> Arc<Head> {
+        let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(head) = heads.get(events_table).and_then(Weak::upgrade) {
+            return head;
+        }
+        heads.retain(|_, h| h.strong_count() > 0);
+        let head = Arc::new(Head::new());
+        heads.insert(events_table.to_string(), Arc::downgrade(&head));
+        head
+    }
+}
+
+impl Default for SharedDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+type Registry = Mutex<HashMap<PathBuf, Weak<SharedDb>>>;
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The shared state of the database file at `canonical_path` (a canonical
+/// path, so two spellings of one file meet).
+pub fn shared_db(canonical_path: PathBuf) -> Arc<SharedDb> {
+    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(db) = map.get(&canonical_path).and_then(Weak::upgrade) {
+        return db;
+    }
+    map.retain(|_, db| db.strong_count() > 0);
+    let db = Arc::new(SharedDb::new());
+    map.insert(canonical_path, Arc::downgrade(&db));
+    db
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waits_for_change_timeout_and_cancel() {
+        let head = Arc::new(Head::new());
+        let waiter = Arc::new(HeadWaiter::new(head.clone()));
+
+        assert_eq!(
+            waiter.wait(0, Some(Duration::from_millis(10))).await,
+            WaitOutcome::Timeout
+        );
+        head.publish(3);
+        assert_eq!(head.get(), 3);
+        head.publish(2);
+        assert_eq!(head.get(), 3, "the head never moves back");
+        assert_eq!(waiter.wait(2, None).await, WaitOutcome::Changed);
+
+        let w = waiter.clone();
+        let pending = tokio::spawn(async move { w.wait(3, None).await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        head.publish(4);
+        assert_eq!(pending.await.ok(), Some(WaitOutcome::Changed));
+
+        let w = waiter.clone();
+        let pending = tokio::spawn(async move { w.wait(4, Some(Duration::from_secs(60))).await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waiter.cancel();
+        assert_eq!(pending.await.ok(), Some(WaitOutcome::Cancelled));
+        assert_eq!(waiter.wait(0, None).await, WaitOutcome::Cancelled);
+        waiter.reset();
+        assert_eq!(waiter.wait(0, None).await, WaitOutcome::Changed);
+    }
+
+    #[test]
+    fn registry_shares_one_db_per_path() {
+        let a = shared_db(PathBuf::from("/nonexistent/evtstore-test-a"));
+        let b = shared_db(PathBuf::from("/nonexistent/evtstore-test-a"));
+        assert!(Arc::ptr_eq(&a, &b));
+        let h1 = a.head("events");
+        let h2 = b.head("events");
+        assert!(Arc::ptr_eq(&h1, &h2));
+        assert!(!Arc::ptr_eq(&h1, &a.head("other")));
+    }
+}

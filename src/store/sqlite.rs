@@ -1,0 +1,746 @@
+//! SQLite engine (sqlx). One pool per store; a file is opened in WAL mode
+//! (readers never wait for the writer) with `synchronous = NORMAL` and a 5 s
+//! busy timeout; `:memory:` is one private database on one connection kept
+//! open until `close()`.
+//!
+//! Writes (append, bookmarks, migrate) of this process queue on one
+//! in-memory lock per database file, so they never spin in SQLite's busy
+//! handler against each other; writers in other processes are serialised by
+//! SQLite's write lock (busy timeout). An append of up to 100 events is one
+//! `INSERT ... RETURNING` in autocommit mode (atomic, and it takes the write
+//! lock before reading anything); a bigger one runs in `BEGIN IMMEDIATE`.
+//! The version check is the unique index on (stream, aggregate_id, version):
+//! only its violation is a `VersionConflict`.
+//!
+//! Reads of whole events let SQLite build the JSON array (one row instead
+//! of one hand-over per row between the worker thread and us); rows that need
+//! Rust (text timestamps, an event column that is not JSON) fall back to
+//! reading the rows and writing the JSON here.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::error::ErrorKind;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
+
+use super::{parse_timestamp_text, validate_table_name, EventRef, EventStore, JsonArray, NewEvent};
+use crate::error::{Result, StoreError};
+use crate::notify::{shared_db, Head, SharedDb};
+
+/// How long SQLite waits for a lock held by another connection.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Rows per INSERT statement (5 parameters each, far below SQLite's limit).
+const INSERT_CHUNK: usize = 100;
+/// Rows the SQLite worker thread may queue for us.
+const ROW_BUFFER: usize = 4096;
+/// Up to this many streams, `last_event` asks each stream's index apart.
+const MAX_UNION_STREAMS: usize = 200;
+/// Connections of a file pool (readers run in parallel in WAL mode).
+const FILE_POOL_SIZE: u32 = 4;
+
+/// What `SqliteStore.open()` takes.
+#[derive(Debug, Clone, Default)]
+pub struct SqliteOptions {
+    pub file: String,
+    pub events: Option<String>,
+    pub bookmarks: Option<String>,
+}
+
+struct Statements {
+    select: String,
+    events_for: String,
+    events_for_json: String,
+    get_bookmark: String,
+    set_bookmark: String,
+}
+
+pub struct SqliteEngine {
+    pool: SqlitePool,
+    events_table: String,
+    bookmarks_table: String,
+    location: String,
+    shared: Arc<SharedDb>,
+    head: Arc<Head>,
+    sql: Statements,
+    /// Let SQLite build the JSON of reads (off only in tests, to compare).
+    sql_json: AtomicBool,
+}
+
+impl SqliteEngine {
+    /// Opens (and creates when missing) the database. Tables are not
+    /// created here: call [`SqliteEngine::migrate`].
+    pub async fn open(options: SqliteOptions) -> Result<Self> {
+        let events_table = options.events.unwrap_or_else(|| "events".to_string());
+        let bookmarks_table = options.bookmarks.unwrap_or_else(|| "bookmarks".to_string());
+        validate_table_name(&events_table, "events")?;
+        validate_table_name(&bookmarks_table, "bookmarks")?;
+        if events_table.eq_ignore_ascii_case(&bookmarks_table) {
+            return Err(StoreError::InvalidName(format!(
+                "the events and bookmarks tables are both named \"{events_table}\": give them different names"
+            )));
+        }
+        let file = options.file;
+        if file.is_empty() {
+            return Err(StoreError::invalid_argument(
+                "the SQLite file name is empty: pass a path, or \":memory:\" for a private in-memory database",
+            ));
+        }
+        if file.contains('\0') {
+            return Err(StoreError::invalid_argument(
+                "the SQLite file name contains a NUL character",
+            ));
+        }
+        let in_memory = file == ":memory:";
+
+        let connect = SqliteConnectOptions::new()
+            .busy_timeout(BUSY_TIMEOUT)
+            .statement_cache_capacity(INSERT_CHUNK + 50)
+            // Let the worker thread run ahead of us on big reads instead of
+            // handing rows over 50 at a time.
+            .row_buffer_size(ROW_BUFFER);
+        let (connect, pool) = if in_memory {
+            (
+                connect.filename(":memory:").in_memory(true),
+                SqlitePoolOptions::new().max_connections(1),
+            )
+        } else {
+            (
+                connect
+                    .filename(&file)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal),
+                SqlitePoolOptions::new().max_connections(FILE_POOL_SIZE),
+            )
+        };
+        // No idle timeout and no max lifetime: no reaper task, and a
+        // `:memory:` database lives exactly as long as its one connection,
+        // which is only closed by `close()`.
+        let pool = pool
+            .min_connections(0)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(connect)
+            .await
+            .map_err(|e| StoreError::CannotOpen {
+                location: display_path(&file),
+                reason: describe_open_error(&e),
+            })?;
+
+        let (location, shared) = if in_memory {
+            (":memory:".to_string(), Arc::new(SharedDb::new()))
+        } else {
+            let canonical =
+                std::fs::canonicalize(&file).unwrap_or_else(|_| absolute(Path::new(&file)));
+            (canonical.display().to_string(), shared_db(canonical))
+        };
+        let head = shared.head(&events_table.to_ascii_lowercase());
+
+        let t = quote_ident(&events_table);
+        let b = quote_ident(&bookmarks_table);
+        let select = format!(
+            "SELECT \"position\", \"version\", \"stream\", \"aggregate_id\", \"timestamp\", \"event\" FROM {t}"
+        );
+        // `+position`: find the aggregate on its index, never by walking
+        // the stream's positions.
+        let events_for = format!(
+            "{select} WHERE \"stream\" = ? AND \"aggregate_id\" = ? AND +\"position\" > ? ORDER BY \"version\", \"position\""
+        );
+        let sql = Statements {
+            events_for_json: json_array_sql(&events_for),
+            events_for,
+            select,
+            get_bookmark: format!("SELECT \"position\" FROM {b} WHERE \"bookmark\" = ?"),
+            set_bookmark: format!(
+                "INSERT INTO {b} (\"bookmark\", \"position\") VALUES (?, ?) ON CONFLICT (\"bookmark\") DO UPDATE SET \"position\" = excluded.\"position\""
+            ),
+        };
+
+        Ok(SqliteEngine {
+            pool,
+            events_table,
+            bookmarks_table,
+            location,
+            shared,
+            head,
+            sql,
+            sql_json: AtomicBool::new(true),
+        })
+    }
+
+    /// Where the database is, for messages (canonical path or `:memory:`).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The head shared by every store of this process on this database and
+    /// events table.
+    pub fn head(&self) -> &Arc<Head> {
+        &self.head
+    }
+
+    /// Creates the tables and indexes that are missing (the layout evtstore
+    /// 12.0.1 creates through knex). Idempotent; never drops anything.
+    pub async fn migrate(&self) -> Result<()> {
+        let t = quote_ident(&self.events_table);
+        let b = quote_ident(&self.bookmarks_table);
+        let lower = self.events_table.to_ascii_lowercase();
+        let statements = [
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\"position\" integer not null primary key autoincrement, \"version\" integer, \"stream\" varchar(255), \"aggregate_id\" varchar(255), \"timestamp\" datetime, \"event\" text)"
+            ),
+            format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {t} (\"stream\", \"position\")",
+                quote_ident(&format!("{lower}_stream_position_unique"))
+            ),
+            format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {t} (\"stream\", \"aggregate_id\", \"version\")",
+                quote_ident(&format!("{lower}_stream_aggregate_id_version_unique"))
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {b} (\"bookmark\" varchar(255), \"position\" bigint, primary key (\"bookmark\"))"
+            ),
+        ];
+        let _write = self.shared.write_lock.lock().await;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.db_error(e))?;
+        for sql in &statements {
+            sqlx::query(sql)
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.db_error(e))?;
+        }
+        tx.commit().await.map_err(|e| self.db_error(e))
+    }
+
+    /// Closes the pool; later calls fail with `STORE_CLOSED`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
+    /// Makes reads build their JSON in Rust, row by row (the path taken
+    /// when a row needs it), so tests can compare both paths.
+    #[cfg(test)]
+    pub(crate) fn use_sql_json(&self, on: bool) {
+        self.sql_json.store(on, Ordering::Relaxed);
+    }
+
+    fn insert_sql(&self, rows: usize) -> String {
+        let mut sql = format!(
+            "INSERT INTO {} (\"version\", \"stream\", \"aggregate_id\", \"timestamp\", \"event\") VALUES ",
+            quote_ident(&self.events_table)
+        );
+        for i in 0..rows {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str("(?, ?, ?, ?, ?)");
+        }
+        sql.push_str(" RETURNING \"position\", \"version\"");
+        sql
+    }
+
+    fn in_streams(n: usize) -> String {
+        let mut s = String::with_capacity(16 + 3 * n);
+        s.push_str("\"stream\" IN (");
+        for i in 0..n {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            s.push('?');
+        }
+        s.push(')');
+        s
+    }
+
+    /// Classifies a database failure (anything but a version conflict).
+    fn db_error(&self, err: sqlx::Error) -> StoreError {
+        let location = self.location.clone();
+        match err {
+            sqlx::Error::Database(db) => {
+                let message = db.message().to_string();
+                let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(-1);
+                if let Some(rest) = message.strip_prefix("no such table: ") {
+                    let table = rest.rsplit('.').next().unwrap_or(rest).to_string();
+                    return StoreError::MissingTable { table, location };
+                }
+                match code & 0xff {
+                    // SQLITE_BUSY, SQLITE_LOCKED
+                    5 | 6 => StoreError::DatabaseBusy {
+                        location,
+                        reason: message,
+                    },
+                    _ => {
+                        let hint = if message.contains("no column named")
+                            || message.contains("no such column")
+                        {
+                            " (the table does not have the layout that migrate() creates)"
+                        } else {
+                            ""
+                        };
+                        StoreError::Database {
+                            location,
+                            reason: format!("{message}{hint} (SQLite code {code})"),
+                        }
+                    }
+                }
+            }
+            sqlx::Error::PoolClosed => StoreError::StoreClosed { location },
+            sqlx::Error::PoolTimedOut => StoreError::DatabaseBusy {
+                location,
+                reason: "no connection of the pool became free within 30 s".to_string(),
+            },
+            other => StoreError::Database {
+                location,
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    fn append_error(
+        &self,
+        err: sqlx::Error,
+        stream: &str,
+        aggregate_id: &str,
+        first: i64,
+        last: i64,
+    ) -> StoreError {
+        if let sqlx::Error::Database(db) = &err {
+            let message = db.message();
+            if db.kind() == ErrorKind::UniqueViolation
+                && message.contains(".aggregate_id")
+                && message.contains(".version")
+            {
+                let detail = if first == last {
+                    format!("version {first} already exists")
+                } else {
+                    format!("one of versions {first} to {last} already exists")
+                };
+                return StoreError::VersionConflict {
+                    stream: stream.to_string(),
+                    aggregate_id: aggregate_id.to_string(),
+                    detail,
+                };
+            }
+        }
+        self.db_error(err)
+    }
+
+    /// Positions of the rows an INSERT ... RETURNING gave back, in version
+    /// order (RETURNING promises no order).
+    fn collect_positions(&self, rows: &[SqliteRow], positions: &mut Vec<i64>) -> Result<()> {
+        let mut got = Vec::with_capacity(rows.len());
+        for row in rows {
+            let position: i64 = row.try_get(0).map_err(|e| self.db_error(e))?;
+            let version: i64 = row.try_get(1).map_err(|e| self.db_error(e))?;
+            got.push((version, position));
+        }
+        got.sort_unstable();
+        positions.extend(got.into_iter().map(|(_, p)| p));
+        Ok(())
+    }
+
+    /// Runs a read of whole events. SQLite builds the JSON array itself
+    /// (`json_sql`, one row, no per-row hand-over between threads); when a
+    /// row needs what only Rust does (a text timestamp, an event column that
+    /// is not JSON, ...) the plain rows (`rows_sql`) are read and written
+    /// here instead.
+    async fn read_events(
+        &self,
+        rows_sql: &str,
+        json_sql: &str,
+        binds: &[Bind<'_>],
+    ) -> Result<String> {
+        let json_read = if self.sql_json.load(Ordering::Relaxed) {
+            Some(
+                apply(sqlx::query(json_sql), binds)
+                    .fetch_one(&self.pool)
+                    .await,
+            )
+        } else {
+            None
+        };
+        match json_read {
+            None => {}
+            Some(Ok(row)) => {
+                let odd: i64 = row.try_get_unchecked(1).map_err(|e| self.db_error(e))?;
+                if odd == 0 {
+                    let json: Option<&str> =
+                        row.try_get_unchecked(0).map_err(|e| self.db_error(e))?;
+                    let max: Option<i64> =
+                        row.try_get_unchecked(2).map_err(|e| self.db_error(e))?;
+                    if let Some(max) = max {
+                        self.head.publish(max);
+                    }
+                    return Ok(json.unwrap_or("[]").to_string());
+                }
+            }
+            Some(Err(e)) => match self.db_error(e) {
+                StoreError::Database { .. } => {}
+                other => return Err(other),
+            },
+        }
+        let rows = self.fetch(apply(sqlx::query(rows_sql), binds)).await?;
+        self.rows_to_json(&rows)
+    }
+
+    async fn fetch<'q>(&self, query: SqliteQuery<'q>) -> Result<Vec<SqliteRow>> {
+        query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db_error(e))
+    }
+
+    fn rows_to_json(&self, rows: &[SqliteRow]) -> Result<String> {
+        let size: usize = rows.len() * 160;
+        let mut arr = JsonArray::with_capacity(size);
+        let mut max = 0;
+        for row in rows {
+            let ev = self.event_ref(row)?;
+            max = max.max(ev.position);
+            arr.push(&ev);
+        }
+        self.head.publish(max);
+        Ok(arr.finish())
+    }
+
+    /// Reads one row of the events table, checking that the stored event is
+    /// JSON (another program may have written anything).
+    fn event_ref<'r>(&self, row: &'r SqliteRow) -> Result<EventRef<'r>> {
+        let get_err = |e: sqlx::Error| self.db_error(e);
+        let position: i64 = row.try_get_unchecked(0).map_err(get_err)?;
+        let version: Option<i64> = row.try_get_unchecked(1).map_err(get_err)?;
+        let stream: Option<&str> = row.try_get_unchecked(2).map_err(get_err)?;
+        let aggregate_id: Option<&str> = row.try_get_unchecked(3).map_err(get_err)?;
+        let timestamp = read_timestamp(row, 4).map_err(get_err)?;
+        let event: Option<&str> = row.try_get_unchecked(5).map_err(get_err)?;
+        if let Some(text) = event {
+            if serde_json::from_str::<&serde_json::value::RawValue>(text).is_err() {
+                return Err(StoreError::Database {
+                    location: self.location.clone(),
+                    reason: format!(
+                        "the event at position {position} in table \"{}\" is not valid JSON: fix or delete that row",
+                        self.events_table
+                    ),
+                });
+            }
+        }
+        Ok(EventRef {
+            position,
+            version,
+            stream,
+            aggregate_id,
+            timestamp,
+            event,
+        })
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEngine {
+    async fn append(
+        &self,
+        stream: &str,
+        aggregate_id: &str,
+        first_version: i64,
+        events: &[NewEvent<'_>],
+    ) -> Result<Vec<i64>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let last_version = first_version + events.len() as i64 - 1;
+        let to_error = |e| self.append_error(e, stream, aggregate_id, first_version, last_version);
+        let mut positions = Vec::with_capacity(events.len());
+        {
+            let _write = self.shared.write_lock.lock().await;
+            if events.len() <= INSERT_CHUNK {
+                // One statement in autocommit mode is atomic on its own and
+                // takes the write lock up front: one round trip.
+                let sql = self.insert_sql(events.len());
+                let query = bind_rows(
+                    sqlx::query(&sql),
+                    stream,
+                    aggregate_id,
+                    first_version,
+                    events,
+                );
+                let rows = query.fetch_all(&self.pool).await.map_err(to_error)?;
+                self.collect_positions(&rows, &mut positions)?;
+            } else {
+                let mut tx = self
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(|e| self.db_error(e))?;
+                for (c, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
+                    let sql = self.insert_sql(chunk.len());
+                    let base = first_version + (c * INSERT_CHUNK) as i64;
+                    let query = bind_rows(sqlx::query(&sql), stream, aggregate_id, base, chunk);
+                    let rows = query.fetch_all(&mut *tx).await.map_err(to_error)?;
+                    self.collect_positions(&rows, &mut positions)?;
+                }
+                tx.commit().await.map_err(|e| self.db_error(e))?;
+            }
+        }
+        if let Some(max) = positions.iter().max() {
+            self.head.publish(*max);
+        }
+        Ok(positions)
+    }
+
+    async fn events_for(
+        &self,
+        stream: &str,
+        aggregate_id: &str,
+        after_position: Option<i64>,
+    ) -> Result<String> {
+        let after = after_position.unwrap_or(i64::MIN);
+        let binds = [Bind::Str(stream), Bind::Str(aggregate_id), Bind::Int(after)];
+        self.read_events(&self.sql.events_for, &self.sql.events_for_json, &binds)
+            .await
+    }
+
+    async fn events_from(
+        &self,
+        streams: &[String],
+        after_position: i64,
+        limit: Option<i64>,
+    ) -> Result<String> {
+        let rows_sql = format!(
+            "{} WHERE {} AND \"position\" > ? ORDER BY \"position\" LIMIT ?",
+            self.sql.select,
+            Self::in_streams(streams.len())
+        );
+        let json_sql = json_array_sql(&rows_sql);
+        let mut binds: Vec<Bind<'_>> = streams.iter().map(|s| Bind::Str(s)).collect();
+        binds.push(Bind::Int(after_position));
+        binds.push(Bind::Int(limit.unwrap_or(-1)));
+        self.read_events(&rows_sql, &json_sql, &binds).await
+    }
+
+    async fn last_event(
+        &self,
+        streams: &[String],
+        aggregate_id: Option<&str>,
+    ) -> Result<Option<String>> {
+        // The highest position per stream, each found on an index: on
+        // (stream, position) without an id, on the aggregate's entries of
+        // (stream, aggregate_id, version) with one (the `+` keeps SQLite
+        // from walking the whole stream backwards instead).
+        let t = quote_ident(&self.events_table);
+        let per_stream = if aggregate_id.is_some() {
+            format!("SELECT max(+\"position\") AS p FROM {t} WHERE \"stream\" = ? AND \"aggregate_id\" = ?")
+        } else {
+            format!("SELECT max(\"position\") AS p FROM {t} WHERE \"stream\" = ?")
+        };
+        let sql = if streams.len() <= MAX_UNION_STREAMS {
+            let union = vec![per_stream.as_str(); streams.len()].join(" UNION ALL ");
+            format!(
+                "{} WHERE \"position\" = (SELECT max(p) FROM ({union}))",
+                self.sql.select
+            )
+        } else {
+            // SQLite caps a compound SELECT at 500 terms.
+            let id_filter = if aggregate_id.is_some() {
+                " AND \"aggregate_id\" = ?"
+            } else {
+                ""
+            };
+            format!(
+                "{} WHERE {}{id_filter} ORDER BY \"position\" DESC LIMIT 1",
+                self.sql.select,
+                Self::in_streams(streams.len())
+            )
+        };
+        let mut query = sqlx::query(&sql);
+        if streams.len() <= MAX_UNION_STREAMS {
+            for s in streams {
+                query = query.bind(s.as_str());
+                if let Some(id) = aggregate_id {
+                    query = query.bind(id);
+                }
+            }
+        } else {
+            for s in streams {
+                query = query.bind(s.as_str());
+            }
+            if let Some(id) = aggregate_id {
+                query = query.bind(id);
+            }
+        }
+        let rows = self.fetch(query).await?;
+        match rows.first() {
+            None => Ok(None),
+            Some(row) => {
+                let ev = self.event_ref(row)?;
+                self.head.publish(ev.position);
+                let mut out = String::with_capacity(256);
+                super::write_event(&mut out, &ev);
+                Ok(Some(out))
+            }
+        }
+    }
+
+    async fn get_bookmark(&self, name: &str) -> Result<i64> {
+        let row = sqlx::query(&self.sql.get_bookmark)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.db_error(e))?;
+        match row {
+            None => Ok(0),
+            Some(row) => {
+                let position: Option<i64> =
+                    row.try_get_unchecked(0).map_err(|e| self.db_error(e))?;
+                Ok(position.unwrap_or(0))
+            }
+        }
+    }
+
+    async fn set_bookmark(&self, name: &str, position: i64) -> Result<()> {
+        let _write = self.shared.write_lock.lock().await;
+        sqlx::query(&self.sql.set_bookmark)
+            .bind(name)
+            .bind(position)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.db_error(e))?;
+        Ok(())
+    }
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// A bound parameter of a read.
+enum Bind<'a> {
+    Str(&'a str),
+    Int(i64),
+}
+
+fn apply<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind<'q>]) -> SqliteQuery<'q> {
+    for b in binds {
+        query = match b {
+            Bind::Str(s) => query.bind(*s),
+            Bind::Int(i) => query.bind(*i),
+        };
+    }
+    query
+}
+
+/// Wraps a query of whole event rows so that SQLite returns them as one
+/// JSON array (the `StoreEvent` shape), plus the number of rows whose
+/// timestamp is text or blob (those are left to Rust) and the highest
+/// position.
+///
+/// The array keeps the order of `rows_sql`: SQLite feeds an aggregate the
+/// rows of an ordered FROM-subquery in order, and only drops a subquery's
+/// ORDER BY when the outer query has its own ORDER BY or is a join (neither
+/// here). An `ORDER BY` inside `json_group_array` would sort a second time
+/// (a third of the cost of a 10,000-event read).
+fn json_array_sql(rows_sql: &str) -> String {
+    format!(
+        "SELECT json_group_array(json_object('stream', \"stream\", 'aggregateId', \"aggregate_id\", 'version', \"version\", 'position', \"position\", 'timestamp', CASE typeof(\"timestamp\") WHEN 'integer' THEN \"timestamp\" WHEN 'real' THEN CASE WHEN abs(\"timestamp\") <= 8.64e15 THEN CAST(round(\"timestamp\") AS INTEGER) END END, 'event', json(\"event\"))), count(CASE WHEN typeof(\"timestamp\") IN ('text', 'blob') THEN 1 END), max(\"position\") FROM ({rows_sql})"
+    )
+}
+
+/// Binds the 5 values of each row of an insert.
+fn bind_rows<'q>(
+    mut query: SqliteQuery<'q>,
+    stream: &'q str,
+    aggregate_id: &'q str,
+    first_version: i64,
+    events: &'q [NewEvent<'q>],
+) -> SqliteQuery<'q> {
+    for (i, ev) in events.iter().enumerate() {
+        query = query
+            .bind(first_version + i as i64)
+            .bind(stream)
+            .bind(aggregate_id)
+            .bind(ev.timestamp)
+            .bind(ev.event);
+    }
+    query
+}
+
+/// `timestamp` as epoch ms, whatever another writer stored: integer ms,
+/// real ms, or text (ISO 8601, SQL date-time, or a number). `None` for NULL
+/// or for anything unreadable.
+fn read_timestamp(row: &SqliteRow, index: usize) -> std::result::Result<Option<i64>, sqlx::Error> {
+    let raw = row.try_get_raw(index)?;
+    if raw.is_null() {
+        return Ok(None);
+    }
+    let kind = raw.type_info().name().to_string();
+    let decode_err = |e| sqlx::Error::ColumnDecode {
+        index: "timestamp".to_string(),
+        source: e,
+    };
+    Ok(match kind.as_str() {
+        "INTEGER" => Some(<i64 as Decode<Sqlite>>::decode(raw).map_err(decode_err)?),
+        "REAL" => {
+            let v = <f64 as Decode<Sqlite>>::decode(raw).map_err(decode_err)?;
+            (v.is_finite() && v.abs() <= 8.64e15).then(|| v.round() as i64)
+        }
+        "TEXT" => parse_timestamp_text(<&str as Decode<Sqlite>>::decode(raw).map_err(decode_err)?),
+        _ => None,
+    })
+}
+
+fn quote_ident(name: &str) -> String {
+    // Names are validated to [A-Za-z0-9_] before they get here.
+    format!("\"{name}\"")
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+fn display_path(file: &str) -> String {
+    absolute(Path::new(file)).display().to_string()
+}
+
+fn describe_open_error(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db) => {
+            let message = db.message();
+            match db.code().as_deref().and_then(|c| i32::from_str(c).ok()) {
+                Some(c) if c & 0xff == 14 => {
+                    format!("{message}: check that the directory exists and is writable")
+                }
+                Some(c) if c & 0xff == 26 => {
+                    format!("{message}: the file exists but is not an SQLite database")
+                }
+                Some(c) if c & 0xff == 5 || c & 0xff == 6 => {
+                    format!("{message}: another process holds a lock on it, retry later")
+                }
+                _ => message.to_string(),
+            }
+        }
+        sqlx::Error::Io(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
