@@ -1,0 +1,161 @@
+'use strict'
+
+const { NATIVE, toMeta, isPlainObject } = require('./util')
+const { codedError } = require('./errors')
+
+/**
+ * Every event of one aggregate after `from`. A provider with a `limit' may
+ * return its events in pages (evtstore's contract): ask again after the last
+ * position until a short page. Native providers return everything at once.
+ * @param {any} provider
+ * @param {string} stream
+ * @param {string} id
+ * @param {any} [from]
+ */
+async function getAllEventsFor(provider, stream, id, from) {
+  const first = await provider.getEventsFor(stream, id, from)
+  if (provider[NATIVE] || !provider.limit || first.length < provider.limit || first.length === 0) return first
+  const events = first.slice()
+  let page = first
+  while (page.length >= provider.limit && page.length > 0) {
+    page = await provider.getEventsFor(stream, id, page[page.length - 1].position)
+    for (const ev of page) events.push(ev)
+  }
+  return events
+}
+
+/**
+ * @param {any} opts
+ * @param {string} fn
+ */
+function checkAggregateOptions(opts, fn) {
+  if (!isPlainObject(opts)) {
+    throw codedError('INVALID_ARGUMENT', `${fn}: expected an options object`, TypeError)
+  }
+  if (typeof opts.stream !== 'string' || opts.stream === '') {
+    throw codedError('INVALID_ARGUMENT', `${fn}: "stream" must be a non-empty string`, TypeError)
+  }
+  if (typeof opts.fold !== 'function') {
+    throw codedError('INVALID_ARGUMENT', `${fn}: "fold" must be a function (event, aggregate, meta) => changes`, TypeError)
+  }
+}
+
+/**
+ * Describes an aggregate: its stream, how to create an empty one and how an
+ * event changes it.
+ * @param {{ stream: string, create: () => object, fold: Function, version?: string, persistAggregate?: boolean }} opts
+ */
+function createAggregate(opts) {
+  checkAggregateOptions(opts, 'createAggregate')
+  if (typeof opts.create !== 'function') {
+    throw codedError('INVALID_ARGUMENT', 'createAggregate: "create" must be a function returning a new aggregate', TypeError)
+  }
+  return {
+    stream: opts.stream,
+    aggregate: opts.create,
+    fold: opts.fold,
+    version: opts.version,
+    persistAggregate: !!opts.persistAggregate,
+  }
+}
+
+/**
+ * The loading part shared by provided and persisted aggregates.
+ * @param {any} opts StorableAggregate & { provider, useCache? }
+ */
+function createLoader(opts) {
+  const { stream, fold } = opts
+  const create = opts.aggregate
+  if (typeof create !== 'function') {
+    throw codedError('INVALID_ARGUMENT', 'aggregate: "aggregate" must be a function returning a new aggregate', TypeError)
+  }
+  /** @type {Map<string, { aggregate: any, position: any }>} */
+  const cache = new Map()
+
+  /**
+   * @param {any} prev
+   * @param {any} ev a StoreEvent
+   */
+  function toNextAggregate(prev, ev) {
+    return {
+      ...prev,
+      ...fold(ev.event, prev, toMeta(ev)),
+      version: ev.version,
+      aggregateId: ev.aggregateId,
+    }
+  }
+
+  /** @param {string} id */
+  function fresh(id) {
+    return { ...create(), aggregateId: id, version: 0 }
+  }
+
+  /** @param {string} id */
+  async function foldAll(id) {
+    const provider = await opts.provider
+    const cached = opts.useCache ? cache.get(id) : undefined
+    const events = await getAllEventsFor(provider, stream, id, cached ? cached.position : undefined)
+    if (cached && events.length === 0) return cached.aggregate
+    let aggregate = cached ? cached.aggregate : fresh(id)
+    for (let i = 0; i < events.length; i++) aggregate = toNextAggregate(aggregate, events[i])
+    if (opts.useCache && events.length > 0) {
+      cache.set(id, { aggregate, position: events[events.length - 1].position })
+    }
+    return aggregate
+  }
+
+  return { toNextAggregate, fresh, foldAll }
+}
+
+/**
+ * An aggregate bound to a provider: getAggregate(id) folds its events.
+ * @param {any} opts StorableAggregate & { provider, useCache? }
+ */
+function createProvidedAggregate(opts) {
+  checkAggregateOptions(opts, 'createProvidedAggregate')
+  const { toNextAggregate, foldAll } = createLoader(opts)
+  return {
+    stream: opts.stream,
+    getAggregate: foldAll,
+    toNextAggregate,
+    provider: opts.provider,
+  }
+}
+
+/**
+ * An aggregate whose events carry a copy of the aggregate after them
+ * (`event.__persisted`, tagged with `version`): getAggregate(id) reads the
+ * last event only, and folds everything when the copy is missing or was made
+ * by another version of the fold.
+ * @param {any} opts StorableAggregate & { provider, useCache? }
+ */
+function createPersistedAggregate(opts) {
+  checkAggregateOptions(opts, 'createPersistedAggregate')
+  const { toNextAggregate, fresh, foldAll } = createLoader(opts)
+
+  /** @param {string} id */
+  async function getAggregate(id) {
+    const provider = await opts.provider
+    const last = await provider.getLastEventFor(opts.stream, id)
+    if (!last) return fresh(id)
+    const persisted = last.event && last.event.__persisted
+    if (!isPlainObject(persisted) || persisted.__pv !== opts.version) return foldAll(id)
+    return { ...persisted, aggregateId: last.aggregateId, version: last.version }
+  }
+
+  return {
+    stream: opts.stream,
+    getAggregate,
+    toNextAggregate,
+    provider: opts.provider,
+    version: opts.version,
+    persistAggregate: !!opts.persistAggregate,
+  }
+}
+
+module.exports = {
+  createAggregate,
+  createProvidedAggregate,
+  createPersistedAggregate,
+  getAllEventsFor,
+}

@@ -1,0 +1,534 @@
+'use strict'
+
+const { codedError } = require('./errors')
+const {
+  NATIVE,
+  MemoryBookmark,
+  toMeta,
+  isPositionZero,
+  describe,
+  assertPositiveInteger,
+  assertNonNegativeNumber,
+} = require('./util')
+const wakeup = require('./wakeup')
+
+const DEFAULT_POLL_INTERVAL = 1000
+const DEFAULT_BATCH_SIZE = 1000
+const DEFAULT_RETRY_DELAY = 10000
+// a started handler holds a timer so that Node stays alive until stop()
+const KEEP_ALIVE_MS = 1 << 30
+
+/**
+ * @param {any} bookmark
+ */
+function checkBookmark(bookmark) {
+  if (typeof bookmark === 'string') {
+    if (bookmark === '') throw codedError('INVALID_ARGUMENT', 'handler: the bookmark name must not be empty', TypeError)
+    return bookmark
+  }
+  if (
+    bookmark &&
+    typeof bookmark === 'object' &&
+    typeof bookmark.name === 'string' &&
+    typeof bookmark.getPosition === 'function' &&
+    typeof bookmark.setPosition === 'function'
+  ) {
+    return bookmark.name
+  }
+  throw codedError(
+    'INVALID_ARGUMENT',
+    `handler: the bookmark must be a name, MemoryBookmark or a ProviderBookmark ({ name, getPosition, setPosition }), got ${describe(bookmark)}`,
+    TypeError
+  )
+}
+
+/**
+ * @param {any} streams
+ * @returns {string[]}
+ */
+function checkStreams(streams) {
+  const list = typeof streams === 'string' ? [streams] : streams
+  if (!Array.isArray(list) || list.length === 0) {
+    throw codedError('INVALID_ARGUMENT', 'Cannot create event handler subscribed to no streams', TypeError)
+  }
+  for (const s of list) {
+    if (typeof s !== 'string' || s === '') {
+      throw codedError('INVALID_ARGUMENT', `handler: every stream must be a non-empty string, got ${describe(s)}`, TypeError)
+    }
+  }
+  return [...list]
+}
+
+/**
+ * @param {any} err
+ * @param {any} event
+ */
+function attachEvent(err, event) {
+  if (err !== null && (typeof err === 'object' || typeof err === 'function')) {
+    try {
+      err.event = event
+    } catch {
+      /* a frozen error keeps its shape */
+    }
+  }
+}
+
+/**
+ * The event handler engine used by every handler API (V1, V2 and the root
+ * createHandler).
+ *
+ * - runOnce(): reads batches from the bookmark's position until a read
+ *   returns nothing, awaiting each callback in position order; resolves with
+ *   the number of events read. The bookmark is written once per batch and is
+ *   exact whenever runOnce settles.
+ * - start()/stop(): the loop; when there is nothing to read it waits for a
+ *   wake-up (native store head or this package's in-process appends) or
+ *   `pollInterval` ms. Batches of the loop and of runOnce never overlap.
+ *
+ * @param {object} opts
+ * @param {any} opts.bookmark
+ * @param {string | string[]} opts.streams
+ * @param {any} opts.provider a Provider or a Promise of one
+ * @param {{ preRun?: () => any, postRun?: (read: number, handled: number) => any }} [opts.hooks]
+ * @param {boolean} [opts.tailStream]
+ * @param {boolean} [opts.alwaysTailStream]
+ * @param {boolean} [opts.continueOnError]
+ * @param {number} [opts.pollInterval]
+ * @param {number} [opts.batchSize]
+ * @param {number} [opts.retryDelay]
+ */
+function createEngine(opts) {
+  if (!opts || typeof opts !== 'object') {
+    throw codedError('INVALID_ARGUMENT', 'handler: expected options', TypeError)
+  }
+  const bookmark = opts.bookmark
+  const name = checkBookmark(bookmark)
+  const streams = checkStreams(opts.streams)
+  const providerRef = opts.provider
+  if (!providerRef || (typeof providerRef !== 'object' && typeof providerRef !== 'function')) {
+    throw codedError('INVALID_ARGUMENT', 'handler: a provider (or a Promise of one) is required', TypeError)
+  }
+  const hooks = opts.hooks || {}
+  if (typeof hooks !== 'object') throw codedError('INVALID_ARGUMENT', 'handler: hooks must be an object', TypeError)
+  const tailStream = !!opts.tailStream
+  const alwaysTailStream = !!opts.alwaysTailStream
+  const continueOnError = !!opts.continueOnError
+  const pollInterval = opts.pollInterval === undefined ? DEFAULT_POLL_INTERVAL : opts.pollInterval
+  assertNonNegativeNumber(pollInterval, 'handler option pollInterval')
+  if (pollInterval === 0) {
+    throw codedError('INVALID_ARGUMENT', 'handler option pollInterval must be more than 0 ms', TypeError)
+  }
+  if (opts.batchSize !== undefined) assertPositiveInteger(opts.batchSize, 'handler option batchSize')
+  const retryDelay = opts.retryDelay === undefined ? DEFAULT_RETRY_DELAY : opts.retryDelay
+  assertNonNegativeNumber(retryDelay, 'handler option retryDelay')
+
+  /** @type {Map<string, Map<string, Function>>} */
+  const callbacks = new Map()
+
+  /** @type {any} */
+  let provider
+  /** in-memory position: undefined = read the stored bookmark first */
+  let position
+  /** what we know the stored bookmark holds */
+  let stored
+  /** bumped by reset() and setPosition(pos): a batch in flight then gives way */
+  let epoch = 0
+  let running = false
+  let generation = 0
+  /** @type {Promise<void> | undefined} */
+  let loopDone
+  /** cancels what the loop is waiting on (wake-up, poll or retry delay) */
+  let cancelWait = () => {}
+  /** serialises batches of runOnce(), run() and the loop */
+  let queue = Promise.resolve()
+  /** true while a callback runs synchronously (before its first await) */
+  let inCallback = false
+
+  /**
+   * @template T
+   * @param {() => Promise<T>} fn
+   * @returns {Promise<T>}
+   */
+  function withLock(fn) {
+    const run = queue.then(fn)
+    queue = run.then(
+      () => undefined,
+      () => undefined
+    )
+    return run
+  }
+
+  async function getProvider() {
+    if (provider) return provider
+    const p = await providerRef
+    if (!p || typeof p.getEventsFrom !== 'function') {
+      throw codedError('INVALID_ARGUMENT', 'handler: the provider has no getEventsFrom(): is it a Provider?', TypeError)
+    }
+    provider = p
+    return p
+  }
+
+  /**
+   * @param {any} err
+   * @param {any} [event]
+   */
+  function report(err, event) {
+    const p = provider
+    if (!p || typeof p.onError !== 'function') return
+    try {
+      const out = p.onError(err, streams.join(', '), name, event)
+      if (out && typeof out.then === 'function') out.then(undefined, () => {})
+    } catch {
+      /* an onError that throws must not stop the handler */
+    }
+  }
+
+  /** @param {any} p */
+  async function zeroPosition(p) {
+    if (p[NATIVE]) return 0
+    // what the provider answers for a bookmark that does not exist
+    return p.getPosition(`@@evtstore-rs/unset/${new Date().toISOString()}`)
+  }
+
+  /** @param {any} p */
+  async function tailPosition(p) {
+    const last = await p.getLastEventFor(streams)
+    return last ? last.position : undefined
+  }
+
+  async function readStored() {
+    const p = await getProvider()
+    if (typeof bookmark === 'string') return p.getPosition(bookmark)
+    return bookmark.getPosition()
+  }
+
+  /** @param {any} pos */
+  async function writeStored(pos) {
+    if (bookmark === MemoryBookmark) return
+    const p = await getProvider()
+    if (typeof bookmark === 'string') await p.setPosition(bookmark, pos)
+    else await bookmark.setPosition(pos)
+    stored = pos
+  }
+
+  /** Where a handler without an in-memory position begins. */
+  async function startPosition() {
+    const p = await getProvider()
+    if (bookmark === MemoryBookmark) {
+      if (alwaysTailStream) {
+        const tail = await tailPosition(p)
+        if (tail !== undefined) return tail
+      }
+      const zero = await zeroPosition(p)
+      return zero === undefined || zero === null ? 0 : zero
+    }
+    if (alwaysTailStream) {
+      const tail = await tailPosition(p)
+      if (tail !== undefined) return tail
+    }
+    const bm = await readStored()
+    stored = bm
+    if (tailStream && isPositionZero(bm)) {
+      const tail = await tailPosition(p)
+      if (tail !== undefined) return tail
+    }
+    return bm
+  }
+
+  /**
+   * @param {any} ev
+   * @returns {Function | undefined}
+   */
+  function callbackFor(ev) {
+    const byType = callbacks.get(ev.stream)
+    if (!byType) return undefined
+    const type = ev.event && ev.event.type
+    return typeof type === 'string' ? byType.get(type) : undefined
+  }
+
+  /**
+   * Reads one batch and handles it. Resolves with the number of events read.
+   * @param {() => boolean} active false: stop before the next event
+   */
+  async function batch(active) {
+    if (!active()) return 0
+    const p = await getProvider()
+    const myEpoch = epoch
+    if (hooks.preRun) await hooks.preRun()
+    let pos = position
+    if (pos === undefined) pos = await startPosition()
+    const limit = opts.batchSize !== undefined ? opts.batchSize : p.limit ? undefined : DEFAULT_BATCH_SIZE
+    const events = await p.getEventsFrom(streams, pos, limit)
+    let handled = 0
+    let failure
+    let failed = false
+    for (let i = 0; i < events.length; i++) {
+      if (epoch !== myEpoch || !active()) break
+      const ev = events[i]
+      const cb = callbackFor(ev)
+      if (cb) {
+        try {
+          let out
+          inCallback = true
+          try {
+            out = cb(ev.aggregateId, ev.event, toMeta(ev))
+          } finally {
+            inCallback = false
+          }
+          await out
+        } catch (err) {
+          attachEvent(err, ev)
+          if (!continueOnError) {
+            failure = err
+            failed = true
+            break
+          }
+          report(err, ev)
+        }
+        handled++
+      }
+      pos = ev.position
+    }
+    if (epoch === myEpoch) {
+      position = pos
+      if (pos !== stored && pos !== undefined) {
+        if (failed) {
+          try {
+            await writeStored(pos)
+          } catch {
+            /* the callback's error is the one to report */
+          }
+        } else {
+          await writeStored(pos)
+        }
+      }
+    }
+    if (failed) throw failure
+    if (hooks.postRun) await hooks.postRun(events.length, handled)
+    return events.length
+  }
+
+  const always = () => true
+
+  /** Handles every event not handled yet; resolves with the number read. */
+  function runOnce() {
+    if (inCallback) {
+      return Promise.reject(
+        codedError('INVALID_STATE', 'runOnce() cannot be called from one of this handler\'s own callbacks')
+      )
+    }
+    return withLock(async () => {
+      let total = 0
+      for (;;) {
+        const read = await batch(always)
+        total += read
+        if (read === 0) return total
+      }
+    })
+  }
+
+  /**
+   * One catch-up pass of a started handler, failures reported to the
+   * provider's onError instead of rejecting. Does nothing when not started.
+   */
+  async function run() {
+    if (!running) return
+    const gen = generation
+    const active = () => running && generation === gen
+    try {
+      await withLock(async () => {
+        while ((await batch(active)) > 0 && active()) {
+          /* next batch */
+        }
+      })
+    } catch (err) {
+      report(err, err && err.event)
+    }
+  }
+
+  /**
+   * @param {number} ms
+   * @returns {Promise<void>}
+   */
+  function sleep(ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done() {
+        clearTimeout(timer)
+        cancelWait = () => {}
+        resolve()
+      }
+      cancelWait = done
+    })
+  }
+
+  /** @param {number} gen */
+  async function loop(gen) {
+    const keepAlive = setInterval(() => {}, KEEP_ALIVE_MS)
+    const active = () => running && generation === gen
+    /** @type {any} */
+    let waiter
+    try {
+      while (active()) {
+        try {
+          const p = await getProvider()
+          const store = p[NATIVE] ? await p[NATIVE] : undefined
+          if (!active()) break
+          if (store && !waiter) {
+            waiter = store.createWaiter()
+            const w = waiter
+            cancelWait = () => w.cancel()
+          }
+          // the head is taken BEFORE the read: an append after it wakes the wait
+          const mark = store ? store.head() : wakeup.seq(p)
+          const read = await withLock(() => batch(active))
+          if (read > 0 || !active()) continue
+          if (store) {
+            await waiter.wait(mark, pollInterval)
+          } else {
+            const w = wakeup.wait(p, mark, pollInterval)
+            cancelWait = w.cancel
+            await w.promise
+            cancelWait = () => {}
+          }
+        } catch (err) {
+          report(err, err && err.event)
+          if (!active()) break
+          await sleep(retryDelay)
+          if (waiter) {
+            const w = waiter
+            cancelWait = () => w.cancel()
+          }
+        }
+      }
+    } finally {
+      clearInterval(keepAlive)
+    }
+  }
+
+  /** Begins handling events as they arrive. */
+  function start() {
+    if (running) return
+    running = true
+    const gen = ++generation
+    const previous = loopDone || Promise.resolve()
+    // a loop stopped just before keeps its in-flight batch; ours queues behind it
+    loopDone = previous.then(() => loop(gen))
+  }
+
+  /**
+   * Ends the loop; resolves when the in-flight callback finished and the
+   * bookmark is written. Called by one of this handler's callbacks (before its
+   * first await), it resolves at once instead: waiting for the callback that
+   * waits for it would never end; the bookmark is written when it returns.
+   */
+  function stop() {
+    if (running) {
+      running = false
+      generation++
+      cancelWait()
+    }
+    if (inCallback) return Promise.resolve()
+    return loopDone ? loopDone.then(() => undefined) : Promise.resolve()
+  }
+
+  /** Forgets the in-memory position: the stored bookmark is read again. */
+  function reset() {
+    epoch++
+    position = undefined
+    stored = undefined
+  }
+
+  /** The current position, or where the handler will begin. */
+  async function getPosition() {
+    if (position !== undefined) return position
+    return startPosition()
+  }
+
+  /**
+   * Sets the position (when given) and stores it.
+   * @param {any} [pos]
+   */
+  async function setPosition(pos) {
+    if (pos !== undefined) {
+      epoch++
+      position = pos
+    }
+    if (position === undefined) return
+    await writeStored(position)
+  }
+
+  /**
+   * @param {string} stream
+   * @param {string} type
+   * @param {Function} cb
+   */
+  function on(stream, type, cb) {
+    if (typeof type !== 'string') {
+      throw codedError('INVALID_ARGUMENT', `handle: the event type must be a string, got ${describe(type)}`, TypeError)
+    }
+    if (typeof cb !== 'function') {
+      throw codedError('INVALID_ARGUMENT', `handle: the callback for "${type}" must be a function`, TypeError)
+    }
+    let byType = callbacks.get(stream)
+    if (!byType) {
+      byType = new Map()
+      callbacks.set(stream, byType)
+    }
+    byType.set(type, cb)
+  }
+
+  return {
+    name,
+    streams,
+    on,
+    start,
+    stop,
+    runOnce,
+    run,
+    reset,
+    getPosition,
+    setPosition,
+  }
+}
+
+/** @param {ReturnType<typeof createEngine>} engine */
+function publicMethods(engine) {
+  return {
+    name: engine.name,
+    start: engine.start,
+    stop: engine.stop,
+    runOnce: engine.runOnce,
+    run: engine.run,
+    reset: engine.reset,
+    getPosition: engine.getPosition,
+    setPosition: engine.setPosition,
+  }
+}
+
+/**
+ * The root createHandler({ bookmark, streams, provider, ...options }):
+ * handle(stream, type, cb) and handleStream(stream, { type: cb }).
+ * @param {any} options
+ */
+function createHandler(options) {
+  if (!options || typeof options !== 'object') {
+    throw codedError('INVALID_ARGUMENT', 'createHandler: expected { bookmark, streams, provider, ...options }', TypeError)
+  }
+  const engine = createEngine(options)
+  return {
+    handle: (/** @type {string} */ stream, /** @type {string} */ type, /** @type {Function} */ cb) =>
+      engine.on(stream, type, cb),
+    handleStream: (/** @type {string} */ stream, /** @type {Record<string, Function>} */ handlers) => {
+      if (!handlers || typeof handlers !== 'object') {
+        throw codedError('INVALID_ARGUMENT', 'handleStream: expected an object of { eventType: callback }', TypeError)
+      }
+      for (const type of Object.keys(handlers)) {
+        if (handlers[type] !== undefined) engine.on(stream, type, handlers[type])
+      }
+    },
+    ...publicMethods(engine),
+  }
+}
+
+module.exports = { createEngine, createHandler, publicMethods, DEFAULT_POLL_INTERVAL, DEFAULT_RETRY_DELAY }

@@ -1,0 +1,232 @@
+'use strict'
+
+const { fromNative, codedError } = require('./errors')
+const { NATIVE, toArray, assertEvent, isPlainObject, isThenable, quiet } = require('./util')
+
+/**
+ * JSON text of StoreEvents from the core -> StoreEvent objects with Dates.
+ * @param {string | any[]} json
+ */
+function parseEvents(json) {
+  const list = typeof json === 'string' ? JSON.parse(json) : json
+  for (let i = 0; i < list.length; i++) {
+    const ev = list[i]
+    ev.timestamp = new Date(ev.timestamp)
+  }
+  return list
+}
+
+/** @param {string | object | null | undefined} json */
+function parseEvent(json) {
+  if (json === null || json === undefined) return undefined
+  const ev = typeof json === 'string' ? JSON.parse(json) : json
+  if (ev === null) return undefined
+  ev.timestamp = new Date(ev.timestamp)
+  return ev
+}
+
+/** @param {any} ts */
+function toMillis(ts) {
+  if (ts instanceof Date) return ts.getTime()
+  if (typeof ts === 'number') return ts
+  if (typeof ts === 'string') return Date.parse(ts)
+  return NaN
+}
+
+/**
+ * The StoreEvents evtstore's `createEvents` builds: not stored yet, so their
+ * position is 0 (what evtstore's memory and knex providers put there).
+ * @param {string} stream
+ * @param {string} aggregateId
+ * @param {number} version
+ * @param {any[]} events
+ */
+function createEvents(stream, aggregateId, version, events) {
+  const timestamp = Date.now()
+  const out = new Array(events.length)
+  for (let i = 0; i < events.length; i++) {
+    out[i] = {
+      stream,
+      aggregateId,
+      version: version + i,
+      position: 0,
+      timestamp: new Date(timestamp),
+      event: events[i],
+    }
+  }
+  return out
+}
+
+/**
+ * Wraps a native store (MemoryStore: synchronous methods; SqliteStore:
+ * Promise-returning methods) into an evtstore `Provider`.
+ *
+ * @param {object} opts
+ * @param {string} opts.driver
+ * @param {any} opts.store the native store, or a Promise of it
+ * @param {number} [opts.limit]
+ * @param {Function} [opts.onError]
+ * @param {() => Promise<void> | void} [opts.close] releases the store
+ */
+function createNativeProvider(opts) {
+  const storeRef = isThenable(opts.store) ? quiet(Promise.resolve(opts.store)) : opts.store
+  const ready = isThenable(storeRef) ? quiet(storeRef.then(() => undefined)) : Promise.resolve()
+  let closed = false
+
+  /** @returns {any} */
+  const store = () => storeRef
+
+  const provider = {
+    driver: opts.driver,
+    onError: opts.onError || (() => {}),
+    limit: opts.limit,
+
+    /** @param {string} bookmark */
+    async getPosition(bookmark) {
+      const s = await store()
+      try {
+        return await s.getBookmark(bookmark)
+      } catch (err) {
+        throw fromNative(err)
+      }
+    },
+
+    /**
+     * @param {string} bookmark
+     * @param {number} position
+     */
+    async setPosition(bookmark, position) {
+      const s = await store()
+      try {
+        await s.setBookmark(bookmark, position)
+      } catch (err) {
+        throw fromNative(err)
+      }
+    },
+
+    /**
+     * @param {string | string[]} stream
+     * @param {number} position
+     * @param {number} [limit]
+     */
+    async getEventsFrom(stream, position, limit) {
+      const s = await store()
+      const lim = limit === undefined || limit === null ? provider.limit : limit
+      let json
+      try {
+        json = await s.eventsFrom(toArray(stream), position == null ? 0 : position, lim == null ? undefined : lim)
+      } catch (err) {
+        throw fromNative(err)
+      }
+      return parseEvents(json)
+    },
+
+    /**
+     * @param {string} stream
+     * @param {string} aggregateId
+     * @param {number} [fromPosition]
+     */
+    async getEventsFor(stream, aggregateId, fromPosition) {
+      const s = await store()
+      let json
+      try {
+        json = await s.eventsFor(stream, aggregateId, fromPosition == null ? undefined : fromPosition)
+      } catch (err) {
+        throw fromNative(err)
+      }
+      return parseEvents(json)
+    },
+
+    /**
+     * @param {string | string[]} stream
+     * @param {string} [aggregateId]
+     */
+    async getLastEventFor(stream, aggregateId) {
+      const s = await store()
+      let json
+      try {
+        json = await s.lastEvent(toArray(stream), aggregateId ? aggregateId : undefined)
+      } catch (err) {
+        throw fromNative(err)
+      }
+      return parseEvent(json)
+    },
+
+    createEvents,
+
+    /**
+     * Stores events atomically with versions version, version + 1, ...
+     * Accepts StoreEvents (from createEvents) or bare events.
+     * @param {string} stream
+     * @param {string} aggregateId
+     * @param {number} version
+     * @param {any[]} events
+     */
+    async append(stream, aggregateId, version, events) {
+      if (!Array.isArray(events)) {
+        throw codedError('INVALID_EVENT', 'append: expected an array of events', TypeError)
+      }
+      const now = Date.now()
+      const items = new Array(events.length)
+      for (let i = 0; i < events.length; i++) {
+        const item = events[i]
+        let event = item
+        let ms = NaN
+        if (isPlainObject(item) && typeof item.type !== 'string' && isPlainObject(item.event)) {
+          event = item.event
+          ms = toMillis(item.timestamp)
+        }
+        assertEvent(event, `append to ${stream}/${aggregateId}`)
+        items[i] = { timestamp: Number.isFinite(ms) ? ms : now, event }
+      }
+      if (items.length === 0) return []
+      let json
+      try {
+        json = JSON.stringify(items)
+      } catch (cause) {
+        const err = codedError(
+          'INVALID_EVENT',
+          `append to ${stream}/${aggregateId}: an event cannot be stored as JSON (${cause && cause.message})`,
+          TypeError
+        )
+        err.cause = cause
+        throw err
+      }
+      const s = await store()
+      let positions
+      try {
+        positions = await s.append(stream, aggregateId, version, json)
+      } catch (err) {
+        throw fromNative(err)
+      }
+      const stored = new Array(items.length)
+      for (let i = 0; i < items.length; i++) {
+        stored[i] = {
+          stream,
+          aggregateId,
+          version: version + i,
+          position: positions[i],
+          timestamp: new Date(items[i].timestamp),
+          event: items[i].event,
+        }
+      }
+      return stored
+    },
+
+    /** Resolves when the store is open; rejects with the reason it could not be opened. */
+    ready,
+
+    /** Releases the native store (a shared store is closed with its last provider). */
+    async close() {
+      if (closed) return
+      closed = true
+      if (opts.close) await opts.close()
+    },
+  }
+
+  // enumerable: a wrapper made with { ...provider, onError } keeps the native wake-ups
+  Object.defineProperty(provider, NATIVE, { value: storeRef, enumerable: true })
+  return provider
+}
+
+module.exports = { createNativeProvider, createEvents, parseEvents, parseEvent }

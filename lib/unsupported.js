@@ -1,0 +1,39 @@
+'use strict'
+
+const { codedError } = require('./errors')
+
+const AVAILABLE =
+  'Available in this version: evtstore/provider/memory, evtstore/provider/sqlite ' +
+  '(SQLite file or url) and evtstore/provider/knex (with an SQLite knex client).'
+
+/**
+ * The functions of a provider entry point that this version does not ship:
+ * the import path resolves, every call fails with code NOT_SUPPORTED
+ * (createProvider throws, the functions evtstore makes async reject).
+ * @param {string} path e.g. 'provider/postgres'
+ * @param {string[]} names exported function names
+ */
+function unsupportedProvider(path, names) {
+  /** @type {Record<string, Function>} */
+  const exported = {}
+  for (const name of names) {
+    const error = () =>
+      codedError(
+        'NOT_SUPPORTED',
+        `evtstore-rs: ${path} (${name}) is not available yet in this version of evtstore-rs. ${AVAILABLE}`
+      )
+    // createProvider is synchronous in evtstore: it throws; the others return
+    // Promises there, so they reject
+    const fail =
+      name === 'createProvider'
+        ? () => {
+            throw error()
+          }
+        : () => Promise.reject(error())
+    Object.defineProperty(fail, 'name', { value: name })
+    exported[name] = fail
+  }
+  return exported
+}
+
+module.exports = { unsupportedProvider, AVAILABLE }
