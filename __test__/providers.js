@@ -1,0 +1,181 @@
+'use strict'
+// Every provider the behaviour suite runs against. Each factory's create()
+// gives a FRESH, migrated provider and a cleanup function:
+//
+//   const ctx = await factory.create({ limit, onError })
+//   ctx.provider   the Provider
+//   ctx.cleanup()  closes what create() opened and removes its files
+//
+// Flags tell the suite what a factory can do:
+//   native       the storage is done by the Rust core (not a user's JS provider)
+//   limitOption  createProvider takes `limit` (otherwise provider.limit is set)
+//   variant(ctx, opts)  another createProvider call on the same backing with
+//                       other options ({ limit, events, bookmarks }), used for
+//                       bad-input checks; absent where there is none
+//   migrateWith(ctx, opts)  the provider's migrate with other table names
+//   file         the SQLite file behind the provider, when there is one
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { provider: providerModule } = require('./pkg')
+const { createJsProvider } = require('./js-provider')
+
+function tempDir(prefix = 'evtstore-rs-test-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+}
+
+function removeDir(dir) {
+  fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 })
+}
+
+async function closeProvider(provider) {
+  if (provider && typeof provider.close === 'function') await provider.close()
+}
+
+function knexInstance(client, filename) {
+  const knex = require('knex')
+  return knex({
+    client,
+    connection: { filename },
+    useNullAsDefault: true,
+    log: { warn() {}, deprecate() {}, debug() {}, error() {} },
+  })
+}
+
+const sqliteFile = {
+  name: 'sqlite file',
+  native: true,
+  limitOption: true,
+  async create({ limit, onError } = {}) {
+    const sqlite = providerModule('sqlite')
+    const dir = tempDir()
+    const file = path.join(dir, 'events.sqlite')
+    await sqlite.migrate({ file })
+    const provider = await sqlite.createProvider({ file, limit, onError })
+    return {
+      provider,
+      file,
+      async cleanup() {
+        await closeProvider(provider)
+        removeDir(dir)
+      },
+    }
+  },
+  async variant(ctx, opts) {
+    return providerModule('sqlite').createProvider({ file: ctx.file, ...opts })
+  },
+  async migrateWith(ctx, opts) {
+    return providerModule('sqlite').migrate({ file: ctx.file, ...opts })
+  },
+}
+
+const sqliteMemory = {
+  name: 'sqlite :memory:',
+  native: true,
+  limitOption: true,
+  async create({ limit, onError } = {}) {
+    const sqlite = providerModule('sqlite')
+    const provider = await sqlite.createProvider({ file: ':memory:', limit, onError })
+    return {
+      provider,
+      async cleanup() {
+        await closeProvider(provider)
+      },
+    }
+  },
+  async variant(_ctx, opts) {
+    return providerModule('sqlite').createProvider({ file: ':memory:', ...opts })
+  },
+  async migrateWith(_ctx, opts) {
+    return providerModule('sqlite').migrate({ file: ':memory:', ...opts })
+  },
+}
+
+function knexFactory({ name, client, memory, events = 'events', bookmarks = 'bookmarks' }) {
+  return {
+    name,
+    native: true,
+    limitOption: true,
+    tables: { events, bookmarks },
+    async create({ limit, onError } = {}) {
+      const knexProvider = providerModule('knex')
+      const dir = memory ? undefined : tempDir()
+      const file = memory ? ':memory:' : path.join(dir, 'events.sqlite')
+      const db = knexInstance(client, file)
+      await knexProvider.migrate({ client: db, events, bookmarks })
+      const provider = await knexProvider.createProvider({
+        events: () => db(events),
+        bookmarks: () => db(bookmarks),
+        limit,
+        onError,
+      })
+      return {
+        provider,
+        db,
+        file: memory ? undefined : file,
+        async cleanup() {
+          await closeProvider(provider)
+          await db.destroy()
+          if (dir) removeDir(dir)
+        },
+      }
+    },
+    async variant(ctx, opts) {
+      const { events: ev = events, bookmarks: bm = bookmarks, ...rest } = opts
+      return providerModule('knex').createProvider({
+        events: () => ctx.db(ev),
+        bookmarks: () => ctx.db(bm),
+        ...rest,
+      })
+    },
+    async migrateWith(ctx, opts) {
+      return providerModule('knex').migrate({ client: ctx.db, events, bookmarks, ...opts })
+    },
+  }
+}
+
+const memory = {
+  name: 'memory',
+  native: true,
+  limitOption: false,
+  async create({ limit, onError } = {}) {
+    const provider = providerModule('memory').createProvider(undefined, onError)
+    if (limit !== undefined) provider.limit = limit
+    return { provider, async cleanup() {} }
+  },
+}
+
+const jsReference = {
+  name: 'plain JavaScript provider',
+  native: false,
+  limitOption: true,
+  async create({ limit, onError } = {}) {
+    return { provider: createJsProvider({ limit, onError }), async cleanup() {} }
+  },
+}
+
+const factories = [
+  memory,
+  sqliteFile,
+  sqliteMemory,
+  knexFactory({ name: 'knex sqlite3 file', client: 'sqlite3', memory: false }),
+  knexFactory({ name: 'knex sqlite3 :memory:', client: 'sqlite3', memory: true }),
+  // non-default table names: the provider must take them from the query builders
+  knexFactory({
+    name: 'knex better-sqlite3 file',
+    client: 'better-sqlite3',
+    memory: false,
+    events: 'app_events',
+    bookmarks: 'app_bookmarks',
+  }),
+  jsReference,
+]
+
+// EVTSTORE_TEST_PROVIDERS="memory,sqlite file" runs the suite against some
+// providers only (a development aid; by default every provider runs).
+const only = process.env.EVTSTORE_TEST_PROVIDERS
+const selected = only
+  ? factories.filter((f) => only.split(',').map((s) => s.trim()).includes(f.name))
+  : factories
+
+module.exports = { factories: selected, allFactories: factories, tempDir, removeDir, closeProvider, knexInstance }
