@@ -112,10 +112,13 @@ async function main() {
     console.log(`  ${entry.name} <${id}>`)
     for (const line of posts) console.log(`    - ${line}`)
   }
-  console.log(`\nhandler position: ${await model.getPosition()}, events stored in ${file}`)
-  await provider.close?.()
-  if (!process.argv[2]) {
+  console.log(`\nhandler position: ${await model.getPosition()}`)
+  await provider.close()
+  if (process.argv[2]) {
+    console.log(`events kept in ${file}`)
+  } else {
     for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true })
+    console.log(`events were stored in ${file} (removed; pass a file name to keep it)`)
   }
 }
 
