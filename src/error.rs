@@ -45,8 +45,55 @@ pub enum StoreError {
     DatabaseBusy { location: String, reason: String },
 
     /// The store was closed.
-    #[error("the store on {location} is closed: open a new one with SqliteStore.open()")]
-    StoreClosed { location: String },
+    #[error("the store on {location} is closed: open a new one with {reopen}")]
+    StoreClosed {
+        location: String,
+        reopen: &'static str,
+    },
+
+    /// The database server cannot be reached (refused, unknown host, no
+    /// answer, TLS failure, no free connection slot).
+    #[error("cannot connect to PostgreSQL at {server} as user \"{user}\": {reason}")]
+    CannotConnect {
+        server: String,
+        user: String,
+        reason: String,
+    },
+
+    /// The server rejected the user or its password.
+    #[error("PostgreSQL at {server} rejected user \"{user}\" for database \"{database}\": {reason}; check the user name and password")]
+    AuthFailed {
+        server: String,
+        user: String,
+        database: String,
+        reason: String,
+    },
+
+    /// The database named in the URL does not exist on the server.
+    #[error("database \"{database}\" does not exist on PostgreSQL at {server} (connecting as user \"{user}\"): create it, or fix the database name in the URL")]
+    UnknownDatabase {
+        server: String,
+        user: String,
+        database: String,
+    },
+
+    /// An established connection broke during an operation.
+    #[error("the connection to {location} was lost: {reason}")]
+    ConnectionLost { location: String, reason: String },
+
+    /// A statement ran past a time limit, or no connection became free in
+    /// time.
+    #[error("timeout on {location}: {reason}")]
+    Timeout { location: String, reason: String },
+
+    /// A constraint other than the version check (another unique index, a
+    /// NOT NULL or CHECK constraint someone added) rejected the write.
+    #[error("a constraint of table \"{table}\" on {location} rejected the write: {reason}; nothing was stored (this is not a version conflict)")]
+    ConstraintViolation {
+        location: String,
+        table: String,
+        reason: String,
+    },
 
     /// Anything else from the database, with its message.
     #[error("database error on {location}: {reason}")]
@@ -65,6 +112,12 @@ impl StoreError {
             StoreError::CannotOpen { .. } => "CANNOT_OPEN",
             StoreError::DatabaseBusy { .. } => "DATABASE_BUSY",
             StoreError::StoreClosed { .. } => "STORE_CLOSED",
+            StoreError::CannotConnect { .. } => "CANNOT_CONNECT",
+            StoreError::AuthFailed { .. } => "AUTH_FAILED",
+            StoreError::UnknownDatabase { .. } => "UNKNOWN_DATABASE",
+            StoreError::ConnectionLost { .. } => "CONNECTION_LOST",
+            StoreError::Timeout { .. } => "TIMEOUT",
+            StoreError::ConstraintViolation { .. } => "CONSTRAINT_VIOLATION",
             StoreError::Database { .. } => "DATABASE_ERROR",
         }
     }

@@ -1,4 +1,5 @@
-//! napi glue only: the classes `MemoryStore`, `SqliteStore` and `Waiter`
+//! napi glue only: the classes `MemoryStore`, `SqliteStore`, `PostgresStore`
+//! and `Waiter`
 //! described in docs/ARCHITECTURE.md. Storage logic lives in `store/`.
 //!
 //! Errors: every method rejects/throws a JS `Error` whose `code` is the
@@ -20,6 +21,7 @@ use napi_derive::napi;
 use crate::error::StoreError;
 use crate::notify::{Head, HeadWaiter};
 use crate::store::memory::MemoryEngine;
+use crate::store::postgres::{PostgresEngine, PostgresOptions};
 use crate::store::sqlite::{SqliteEngine, SqliteOptions};
 use crate::store::{
     parse_new_events, to_first_version, to_limit, to_opt_position, to_position, to_streams,
@@ -397,6 +399,193 @@ impl SqliteStore {
     /// A waiter that resolves when this database's head moves.
     #[napi]
     pub fn create_waiter(&self) -> Waiter {
+        Waiter::from_head(self.engine.head().clone())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// PostgresStore
+// ---------------------------------------------------------------------------
+
+/// Options of `PostgresStore.open()`.
+#[napi(object)]
+pub struct PostgresOpenOptions {
+    /// `postgres://user:password@host:port/database?sslmode=...` (TLS through
+    /// rustls). Also understood: `connect_timeout` (seconds, default 10),
+    /// `application_name`, `options`, `sslrootcert`, `sslcert`, `sslkey`,
+    /// `host` (a socket directory).
+    pub url: String,
+    /// Events table name (default "events").
+    pub events: Option<String>,
+    /// Bookmarks table name (default "bookmarks").
+    pub bookmarks: Option<String>,
+    /// Connections of the pool (default 10).
+    pub max_connections: Option<f64>,
+}
+
+/// PostgreSQL event store; every method returns a Promise except `head()` and
+/// `createWaiter()`.
+#[napi]
+pub struct PostgresStore {
+    engine: Arc<PostgresEngine>,
+}
+
+fn to_max_connections(value: Option<f64>) -> Result<Option<u32>, StoreError> {
+    match value {
+        None => Ok(None),
+        Some(v)
+            if v.fract() == 0.0
+                && v >= 1.0
+                && v <= f64::from(crate::store::postgres::MAX_CONNECTIONS) =>
+        {
+            Ok(Some(v as u32))
+        }
+        Some(v) => Err(StoreError::invalid_argument(format!(
+            "maxConnections must be an integer from 1 to {}, got {v}",
+            crate::store::postgres::MAX_CONNECTIONS
+        ))),
+    }
+}
+
+#[napi]
+impl PostgresStore {
+    /// Connects once (a wrong host, user, password or database rejects here
+    /// with code CANNOT_CONNECT, AUTH_FAILED or UNKNOWN_DATABASE; a malformed
+    /// URL with INVALID_ARGUMENT) and opens a pool.
+    #[napi(ts_return_type = "Promise<PostgresStore>")]
+    pub async fn open(options: PostgresOpenOptions) -> Reply<PostgresStore> {
+        let result = async move {
+            let options = PostgresOptions {
+                url: options.url,
+                events: options.events,
+                bookmarks: options.bookmarks,
+                max_connections: to_max_connections(options.max_connections)?,
+            };
+            PostgresEngine::open(options).await
+        };
+        Reply(result.await.map(|engine| PostgresStore {
+            engine: Arc::new(engine),
+        }))
+    }
+
+    /// Creates the missing tables and indexes (idempotent, never drops; safe
+    /// to run from several processes at once).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub async fn migrate(&self) -> Reply<()> {
+        Reply(self.engine.migrate().await)
+    }
+
+    /// Releases the pool (and, with the last store on this database and
+    /// table, the LISTEN connection); later calls reject with code
+    /// STORE_CLOSED.
+    #[napi]
+    pub async fn close(&self) {
+        self.engine.close().await;
+    }
+
+    #[napi(ts_return_type = "Promise<number[]>")]
+    pub async fn append(
+        &self,
+        stream: String,
+        aggregate_id: String,
+        first_version: f64,
+        events_json: String,
+    ) -> Reply<Vec<i64>> {
+        let engine = self.engine.clone();
+        Reply(
+            async move {
+                let events = parse_new_events(&events_json)?;
+                let first = to_first_version(first_version, events.len())?;
+                engine.append(&stream, &aggregate_id, first, &events).await
+            }
+            .await,
+        )
+    }
+
+    #[napi(ts_return_type = "Promise<string>")]
+    pub async fn events_for(
+        &self,
+        stream: String,
+        aggregate_id: String,
+        after_position: Option<f64>,
+    ) -> Reply<String> {
+        let engine = self.engine.clone();
+        Reply(
+            async move {
+                let after = to_opt_position(after_position, "afterPosition")?;
+                engine.events_for(&stream, &aggregate_id, after).await
+            }
+            .await,
+        )
+    }
+
+    #[napi(ts_return_type = "Promise<string>")]
+    pub async fn events_from(
+        &self,
+        streams: Vec<String>,
+        after_position: f64,
+        limit: Option<f64>,
+    ) -> Reply<String> {
+        let engine = self.engine.clone();
+        Reply(
+            async move {
+                let streams = to_streams(streams)?;
+                let after = to_position(after_position, "afterPosition")?;
+                let limit = to_limit(limit)?;
+                engine.events_from(&streams, after, limit).await
+            }
+            .await,
+        )
+    }
+
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub async fn last_event(
+        &self,
+        streams: Vec<String>,
+        aggregate_id: Option<String>,
+    ) -> Reply<Option<String>> {
+        let engine = self.engine.clone();
+        Reply(
+            async move {
+                let streams = to_streams(streams)?;
+                engine.last_event(&streams, aggregate_id.as_deref()).await
+            }
+            .await,
+        )
+    }
+
+    #[napi(ts_return_type = "Promise<number>")]
+    pub async fn get_bookmark(&self, name: String) -> Reply<i64> {
+        Reply(self.engine.get_bookmark(&name).await)
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub async fn set_bookmark(&self, name: String, position: f64) -> Reply<()> {
+        let engine = self.engine.clone();
+        Reply(
+            async move {
+                let position = to_position(position, "the bookmark position")?;
+                engine.set_bookmark(&name, position).await
+            }
+            .await,
+        )
+    }
+
+    /// The highest position this process has seen committed to this
+    /// database and events table (its own appends and reads, and, once a
+    /// waiter exists, every append notified by other processes).
+    #[napi]
+    pub fn head(&self) -> i64 {
+        self.engine.head().get()
+    }
+
+    /// A waiter that resolves when this database's head moves. The first
+    /// one starts the LISTEN connection of this database and events table.
+    #[napi]
+    pub fn create_waiter(&self) -> Waiter {
+        self.engine.ensure_listener(|task| {
+            napi::bindgen_prelude::spawn(task);
+        });
         Waiter::from_head(self.engine.head().clone())
     }
 }

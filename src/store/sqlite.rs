@@ -31,7 +31,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
 
-use super::{parse_timestamp_text, validate_table_name, EventRef, EventStore, JsonArray, NewEvent};
+use super::{
+    parse_timestamp_text, validate_sqlite_table_name as validate_table_name, EventRef, EventStore,
+    JsonArray, NewEvent,
+};
 use crate::error::{Result, StoreError};
 use crate::notify::{shared_db, Head, SharedDb};
 
@@ -303,7 +306,10 @@ impl SqliteEngine {
                     }
                 }
             }
-            sqlx::Error::PoolClosed => StoreError::StoreClosed { location },
+            sqlx::Error::PoolClosed => StoreError::StoreClosed {
+                location,
+                reopen: "SqliteStore.open()",
+            },
             sqlx::Error::PoolTimedOut => StoreError::DatabaseBusy {
                 location,
                 reason: "no connection of the pool became free within 30 s".to_string(),
