@@ -67,8 +67,12 @@ function createEvents(stream, aggregateId, version, events) {
  * @param {number} [opts.limit]
  * @param {Function} [opts.onError]
  * @param {() => Promise<void> | void} [opts.close] releases the store
+ * @param {(err: any) => any} [opts.explain] adds context to an error of the store
  */
 function createNativeProvider(opts) {
+  const explain = opts.explain
+  /** @param {any} err */
+  const fail = (err) => (explain ? explain(fromNative(err)) : fromNative(err))
   const storeRef = isThenable(opts.store) ? quiet(Promise.resolve(opts.store)) : opts.store
   const ready = isThenable(storeRef) ? quiet(storeRef.then(() => undefined)) : Promise.resolve()
   let closed = false
@@ -87,7 +91,7 @@ function createNativeProvider(opts) {
       try {
         return await s.getBookmark(bookmark)
       } catch (err) {
-        throw fromNative(err)
+        throw fail(err)
       }
     },
 
@@ -100,7 +104,7 @@ function createNativeProvider(opts) {
       try {
         await s.setBookmark(bookmark, position)
       } catch (err) {
-        throw fromNative(err)
+        throw fail(err)
       }
     },
 
@@ -116,7 +120,7 @@ function createNativeProvider(opts) {
       try {
         json = await s.eventsFrom(toArray(stream), position == null ? 0 : position, lim == null ? undefined : lim)
       } catch (err) {
-        throw fromNative(err)
+        throw fail(err)
       }
       return parseEvents(json)
     },
@@ -132,7 +136,7 @@ function createNativeProvider(opts) {
       try {
         json = await s.eventsFor(stream, aggregateId, fromPosition == null ? undefined : fromPosition)
       } catch (err) {
-        throw fromNative(err)
+        throw fail(err)
       }
       return parseEvents(json)
     },
@@ -147,7 +151,7 @@ function createNativeProvider(opts) {
       try {
         json = await s.lastEvent(toArray(stream), aggregateId ? aggregateId : undefined)
       } catch (err) {
-        throw fromNative(err)
+        throw fail(err)
       }
       return parseEvent(json)
     },
@@ -197,7 +201,7 @@ function createNativeProvider(opts) {
       try {
         positions = await s.append(stream, aggregateId, version, json)
       } catch (err) {
-        throw fromNative(err)
+        throw fail(err)
       }
       const stored = new Array(items.length)
       for (let i = 0; i < items.length; i++) {

@@ -43,4 +43,20 @@ function loadNative() {
   return binding
 }
 
-module.exports = { loadNative, ADDON }
+/**
+ * The native PostgreSQL store class. Throws NATIVE_MISSING when the addon was
+ * built without it.
+ * @returns {any}
+ */
+function loadPostgresStore() {
+  const mod = loadNative()
+  if (typeof mod.PostgresStore !== 'function') {
+    throw codedError(
+      'NATIVE_MISSING',
+      `evtstore-rs: the native addon at ${ADDON} has no PostgreSQL store (it is out of date): run npm run build`
+    )
+  }
+  return mod.PostgresStore
+}
+
+module.exports = { loadNative, loadPostgresStore, ADDON }

@@ -4,7 +4,8 @@ const { codedError } = require('./errors')
 
 const AVAILABLE =
   'Available in this version: evtstore/provider/memory, evtstore/provider/sqlite ' +
-  '(SQLite file or url) and evtstore/provider/knex (with an SQLite knex client).'
+  '(SQLite file or url), evtstore/provider/knex (with an SQLite knex client), and ' +
+  'evtstore/provider/postgres and evtstore/provider/pg (PostgreSQL: a url, a postgres.js instance or a pg Pool).'
 
 /**
  * The functions of a provider entry point that this version does not ship:
