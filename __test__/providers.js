@@ -14,11 +14,14 @@
 //                       bad-input checks; absent where there is none
 //   migrateWith(ctx, opts)  the provider's migrate with other table names
 //   file         the SQLite file behind the provider, when there is one
+//   skip / fail  the server it needs is not there: the reason to skip (or,
+//                under CI, the message to fail with) instead of running
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { provider: providerModule } = require('./pkg')
 const { createJsProvider } = require('./js-provider')
+const { pgRequirement, createDatabase, adminParts } = require('./pg-server')
 
 function tempDir(prefix = 'evtstore-rs-test-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -134,6 +137,72 @@ function knexFactory({ name, client, memory, events = 'events', bookmarks = 'boo
   }
 }
 
+/**
+ * The user's side of one PostgreSQL form on a database url: the options that
+ * name the database ({ url }, { sql } or { client }) and how to end the driver.
+ */
+function pgDriver(form, db) {
+  if (form === 'url') return { module: 'postgres', opts: { url: db.url }, async end() {} }
+  if (form === 'postgres.js') {
+    const postgres = require('postgres')
+    const sql = postgres(db.url, { onnotice() {} })
+    return { module: 'postgres', opts: { sql }, end: () => sql.end({ timeout: 1 }) }
+  }
+  if (form === 'pg Pool') {
+    // the fields, not a connectionString: the reading of each is checked
+    const { Pool } = require('pg')
+    const { host, port, user, password } = adminParts()
+    const pool = new Pool({ host, port, user, password, database: db.name })
+    return { module: 'pg', opts: { client: pool }, end: () => pool.end() }
+  }
+  throw new Error(`unknown PostgreSQL form ${form}`)
+}
+
+/** A PostgreSQL provider in one of its forms, each instance on a database of its own. */
+function pgFactory({ name, form, events = 'events', bookmarks = 'bookmarks' }) {
+  const req = pgRequirement()
+  return {
+    name,
+    native: true,
+    limitOption: true,
+    tables: { events, bookmarks },
+    skip: req.skip,
+    fail: req.fail,
+    async create({ limit, onError } = {}) {
+      const db = await createDatabase()
+      const driver = pgDriver(form, db)
+      const mod = providerModule(driver.module)
+      let provider
+      try {
+        await mod.migrate({ ...driver.opts, events, bookmarks })
+        provider = mod.createProvider({ ...driver.opts, events, bookmarks, limit, onError })
+        await provider.ready
+      } catch (err) {
+        await closeProvider(provider)
+        await driver.end()
+        await db.drop()
+        throw err
+      }
+      return {
+        provider,
+        db,
+        driver,
+        async cleanup() {
+          await closeProvider(provider)
+          await driver.end()
+          await db.drop()
+        },
+      }
+    },
+    async variant(ctx, opts) {
+      return providerModule(ctx.driver.module).createProvider({ ...ctx.driver.opts, events, bookmarks, ...opts })
+    },
+    async migrateWith(ctx, opts) {
+      return providerModule(ctx.driver.module).migrate({ ...ctx.driver.opts, events, bookmarks, ...opts })
+    },
+  }
+}
+
 const memory = {
   name: 'memory',
   native: true,
@@ -169,6 +238,10 @@ const factories = [
     bookmarks: 'app_bookmarks',
   }),
   jsReference,
+  pgFactory({ name: 'postgres url', form: 'url' }),
+  // non-default table names: read from the options next to the driver object
+  pgFactory({ name: 'postgres.js sql', form: 'postgres.js', events: 'pjs_events', bookmarks: 'pjs_bookmarks' }),
+  pgFactory({ name: 'pg Pool', form: 'pg Pool' }),
 ]
 
 // EVTSTORE_TEST_PROVIDERS="memory,sqlite file" runs the suite against some

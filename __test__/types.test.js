@@ -28,7 +28,7 @@ test('the type tests compile with strict tsc against the package typings', { tim
 
   // the modules resolved to this package, never to the original evtstore
   assert.ok(files.includes(path.join(ROOT, 'index.d.ts')), 'index.d.ts of the package was not used')
-  for (const p of ['memory', 'sqlite', 'knex']) {
+  for (const p of ['memory', 'sqlite', 'knex', 'postgres', 'pg']) {
     assert.ok(
       files.includes(path.join(ROOT, 'provider', `${p}.d.ts`)),
       `provider/${p}.d.ts of the package was not used`
@@ -40,7 +40,14 @@ test('the type tests compile with strict tsc against the package typings', { tim
 
 test('imports by package name resolve through package.json "exports" under moduleResolution node16', { timeout: 120000 }, () => {
   const files = compile(path.join(__dirname, 'types', 'node16'))
-  for (const f of ['index.d.ts', 'provider/memory.d.ts', 'provider/sqlite.d.ts', 'provider/knex.d.ts']) {
+  for (const f of [
+    'index.d.ts',
+    'provider/memory.d.ts',
+    'provider/sqlite.d.ts',
+    'provider/knex.d.ts',
+    'provider/postgres.d.ts',
+    'provider/pg.d.ts',
+  ]) {
     assert.ok(files.includes(path.join(ROOT, f)), `${f} was not used`)
   }
 })

@@ -3,6 +3,8 @@ import { createAggregate, createDomainV2, createCommands, MemoryBookmark } from 
 import { createProvider as memoryProvider } from 'evtstore-rs/provider/memory'
 import { createProvider as sqliteProvider, migrate } from 'evtstore-rs/provider/sqlite'
 import { createProvider as knexProvider } from 'evtstore-rs/provider/knex'
+import { createProvider as postgresProvider } from 'evtstore-rs/provider/postgres'
+import { createProvider as pgProvider, migrateClient } from 'evtstore-rs/provider/pg'
 
 type Ev = { type: 'counted' }
 const counter = createAggregate<Ev, { n: number }, 'counters'>({
@@ -30,4 +32,9 @@ export async function byName() {
     return n
   }
   return typeof knexProvider
+}
+
+export async function postgresByName(url: string) {
+  await migrateClient({ url })
+  return [postgresProvider<Ev>({ url }), pgProvider<Ev>({ url, maxConnections: 2 })]
 }
