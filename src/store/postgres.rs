@@ -1681,11 +1681,17 @@ mod tests {
         assert_eq!(t.location(), "postgres://bob@db.example:6543/app");
         assert!(matches!(t.options.get_ssl_mode(), PgSslMode::Require));
         assert_eq!(t.options.get_application_name(), Some(APPLICATION_NAME));
+        // What the URL leaves out comes from the environment first, as with libpq.
+        let default_port = std::env::var("PGPORT")
+            .ok()
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(5432);
         let t = parse_url("postgresql://bob@[::1]/app?connect_timeout=3").expect("valid");
-        assert_eq!(t.server, "[::1]:5432");
+        assert_eq!(t.server, format!("[::1]:{default_port}"));
         assert_eq!(t.connect_timeout, Some(Duration::from_secs(3)));
         let t = parse_url("postgres://bob@localhost/?application_name=mine").expect("valid");
-        assert_eq!(t.database, "bob");
+        let default_database = std::env::var("PGDATABASE").unwrap_or_else(|_| "bob".into());
+        assert_eq!(t.database, default_database);
         assert_eq!(t.options.get_application_name(), Some("mine"));
 
         let secret = "hunter2xyz";
