@@ -1,20 +1,33 @@
 'use strict'
 
-const { NATIVE, toMeta, isPlainObject } = require('./util')
+const { NATIVE, toMeta, isPlainObject, isThenable } = require('./util')
 const { codedError } = require('./errors')
 
 /**
  * Every event of one aggregate after `from`. A provider with a `limit' may
  * return its events in pages (evtstore's contract): ask again after the last
- * position until a short page. Native providers return everything at once.
+ * position until a short page. Native providers return everything at once,
+ * so their read is handed back as it is (no extra async step).
+ * @param {any} provider
+ * @param {string} stream
+ * @param {string} id
+ * @param {any} [from]
+ * @returns {Promise<any[]> | any[]}
+ */
+function getAllEventsFor(provider, stream, id, from) {
+  if (provider[NATIVE]) return provider.getEventsFor(stream, id, from)
+  return pagedEventsFor(provider, stream, id, from)
+}
+
+/**
  * @param {any} provider
  * @param {string} stream
  * @param {string} id
  * @param {any} [from]
  */
-async function getAllEventsFor(provider, stream, id, from) {
+async function pagedEventsFor(provider, stream, id, from) {
   const first = await provider.getEventsFor(stream, id, from)
-  if (provider[NATIVE] || !provider.limit || first.length < provider.limit || first.length === 0) return first
+  if (!provider.limit || first.length < provider.limit || first.length === 0) return first
   const events = first.slice()
   let page = first
   while (page.length >= provider.limit && page.length > 0) {
@@ -92,7 +105,8 @@ function createLoader(opts) {
 
   /** @param {string} id */
   async function foldAll(id) {
-    const provider = await opts.provider
+    // no await (and no turn of the event loop) when the provider is no Promise
+    const provider = isThenable(opts.provider) ? await opts.provider : opts.provider
     const cached = opts.useCache ? cache.get(id) : undefined
     const events = await getAllEventsFor(provider, stream, id, cached ? cached.position : undefined)
     if (cached && events.length === 0) return cached.aggregate
@@ -135,7 +149,8 @@ function createPersistedAggregate(opts) {
 
   /** @param {string} id */
   async function getAggregate(id) {
-    const provider = await opts.provider
+    // no await (and no turn of the event loop) when the provider is no Promise
+    const provider = isThenable(opts.provider) ? await opts.provider : opts.provider
     const last = await provider.getLastEventFor(opts.stream, id)
     if (!last) return fresh(id)
     const persisted = last.event && last.event.__persisted

@@ -1,7 +1,7 @@
 'use strict'
 
 const { codedError } = require('./errors')
-const { assertEvent, assertJson, describe, isPlainObject, NATIVE } = require('./util')
+const { assertEvent, assertJson, describe, isPlainObject, isThenable, NATIVE } = require('./util')
 const wakeup = require('./wakeup')
 
 /**
@@ -67,9 +67,13 @@ async function execute(target, handlers, name, id, body, aggregate) {
   if (!result) return { ...aggregate }
   const events = Array.isArray(result) ? result : [result]
   if (events.length === 0) return { ...aggregate }
-  for (const ev of events) assertEvent(ev, `command "${name}" returned an invalid event`)
+  for (let i = 0; i < events.length; i++) {
+    const ev = events[i]
+    // the message is only built for an invalid event
+    if (!isPlainObject(ev) || typeof ev.type !== 'string') assertEvent(ev, `command "${name}" returned an invalid event`)
+  }
 
-  const provider = await target.provider
+  const provider = isThenable(target.provider) ? await target.provider : target.provider
   // a native provider checks this while serialising the append
   if (!provider[NATIVE]) assertJson(events, `command "${name}"`)
   const version = aggregate.version + 1
@@ -113,7 +117,8 @@ function createCommands(provided, handlers) {
     defineOwn(commands, name, async (/** @type {string} */ id, /** @type {any} */ body) => {
       checkId(id)
       const aggregate = await provided.getAggregate(id)
-      return execute(provided, handlers, name, id, body, aggregate)
+      // awaited here: resolving with a Promise would take extra turns
+      return await execute(provided, handlers, name, id, body, aggregate)
     })
   }
   return commands
