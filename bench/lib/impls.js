@@ -1,0 +1,131 @@
+'use strict'
+
+// The two implementations behind one small interface, so that every scenario
+// is written once: `open(impl, store, ctx)` gives the root API and a provider
+// of that implementation on that kind of store.
+//
+// - 'orig': evtstore 12.0.1 from bench/node_modules (npm registry)
+// - 'ours': evtstore-rs from the repository root (require('..'))
+//
+// Only what the implementation needs is required, so that a worker's memory
+// (peak RSS) is that implementation's alone.
+
+const path = require('path')
+
+// EVTSTORE_BENCH_OURS: another checkout (or copy) of evtstore-rs to measure
+const ROOT = process.env.EVTSTORE_BENCH_OURS
+  ? path.resolve(process.env.EVTSTORE_BENCH_OURS)
+  : path.join(__dirname, '..', '..')
+
+// EVTSTORE_BENCH_BASELINE: a second evtstore-rs checkout, measured as 'base'
+// beside 'ours' (before/after comparisons of a change)
+const BASE = process.env.EVTSTORE_BENCH_BASELINE ? path.resolve(process.env.EVTSTORE_BENCH_BASELINE) : undefined
+
+/** @param {string} impl */
+function rootOf(impl) {
+  if (impl === 'base') {
+    if (!BASE) throw new Error('the base implementation needs EVTSTORE_BENCH_BASELINE')
+    return BASE
+  }
+  return ROOT
+}
+
+/** @param {string} impl 'orig' | 'ours' | 'base' */
+function api(impl) {
+  if (impl === 'orig') return require('evtstore')
+  return require(rootOf(impl))
+}
+
+/**
+ * @param {string} impl
+ * @param {string} name provider/<name>
+ */
+function providerModule(impl, name) {
+  if (impl === 'orig') return require(`evtstore/provider/${name}`)
+  return require(path.join(rootOf(impl), 'provider', name))
+}
+
+/** @param {string} url */
+function pgPool(url) {
+  const { Pool } = require('pg')
+  return new Pool({ connectionString: url, max: 10 })
+}
+
+/**
+ * @param {string} impl 'orig' | 'ours' | 'base'
+ * @param {string} store 'memory' | 'sqlite' | 'knex-sqlite' | 'pg'
+ * @param {{ initEvents?: any[], file?: string, url?: string, events?: string, bookmarks?: string }} ctx
+ * @returns {Promise<{ api: any, provider: any, scratch?: () => any, close: () => Promise<void> }>}
+ */
+async function open(impl, store, ctx) {
+  const root = api(impl)
+
+  if (store === 'memory') {
+    const { createProvider } = providerModule(impl, 'memory')
+    const provider = createProvider(ctx.initEvents ? ctx.initEvents : undefined)
+    // a second, empty store of the same kind: warm-ups run there
+    return { api: root, provider, scratch: () => createProvider(), close: async () => {} }
+  }
+
+  if (store === 'sqlite' || store === 'knex-sqlite') {
+    const file = /** @type {string} */ (ctx.file)
+    if (impl !== 'orig' && store === 'sqlite') {
+      // the native-first form
+      const { createProvider, migrate } = providerModule(impl, 'sqlite')
+      await migrate({ file })
+      const provider = createProvider({ file })
+      await provider.ready
+      return { api: root, provider, close: () => provider.close() }
+    }
+    // evtstore's knex provider on sqlite3: what evtstore users run (and,
+    // for ours, the drop-in form that reads the file name from knex)
+    const knex = require('knex')
+    const db = knex({ client: 'sqlite3', connection: { filename: file }, useNullAsDefault: true })
+    const { createProvider, migrate } = providerModule(impl, 'knex')
+    await migrate({ client: db, events: 'events', bookmarks: 'bookmarks' })
+    const provider = createProvider({ events: () => db('events'), bookmarks: () => db('bookmarks') })
+    if (provider.ready) await provider.ready
+    return {
+      api: root,
+      provider,
+      close: async () => {
+        if (typeof provider.close === 'function') await provider.close()
+        await db.destroy()
+      },
+    }
+  }
+
+  if (store === 'pg') {
+    const url = /** @type {string} */ (ctx.url)
+    const events = /** @type {string} */ (ctx.events)
+    const bookmarks = /** @type {string} */ (ctx.bookmarks)
+    if (impl === 'orig') {
+      const pool = pgPool(url)
+      const { createProvider } = providerModule('orig', 'pg')
+      const provider = createProvider({ client: pool, events, bookmarks })
+      return { api: root, provider, close: () => pool.end() }
+    }
+    const mod = providerModule(impl, 'postgres')
+    if (typeof mod.migrate === 'function') {
+      // the tables exist already (evtstore's layout); ours may add what it wants
+      try {
+        await mod.migrate({ url, events, bookmarks })
+      } catch (err) {
+        process.stderr.write(`ours postgres migrate: ${err && err.message}\n`)
+      }
+    }
+    const provider = mod.createProvider({ url, events, bookmarks })
+    if (provider.ready) await provider.ready
+    return {
+      api: root,
+      provider,
+      close: async () => {
+        if (typeof provider.close === 'function') await provider.close()
+      },
+    }
+  }
+
+  throw new Error(`unknown store ${store}`)
+}
+
+module.exports = { open, api, providerModule, pgPool, ROOT, BASE }
