@@ -252,6 +252,107 @@ impl MemoryStore {
     }
 }
 
+/// The `#[napi] impl` block of the methods SqliteStore and PostgresStore
+/// share word for word (both hold `engine: Arc<E>` with `E: EventStore`).
+/// Their own methods stay in ordinary impl blocks around it: doc comments
+/// passed through `macro_rules!` reach napi as raw strings (`r"..."`), which
+/// its typedef generation copies verbatim into native.d.ts, so none of the
+/// shared methods has a doc comment.
+macro_rules! async_store_methods {
+    ($class:ident) => {
+        #[napi]
+        impl $class {
+            #[napi(ts_return_type = "Promise<number[]>")]
+            pub async fn append(
+                &self,
+                stream: String,
+                aggregate_id: String,
+                first_version: f64,
+                events_json: String,
+            ) -> Reply<Vec<i64>> {
+                let engine = self.engine.clone();
+                Reply(
+                    async move {
+                        let events = parse_new_events(&events_json)?;
+                        let first = to_first_version(first_version, events.len())?;
+                        engine.append(&stream, &aggregate_id, first, &events).await
+                    }
+                    .await,
+                )
+            }
+
+            #[napi(ts_return_type = "Promise<string>")]
+            pub async fn events_for(
+                &self,
+                stream: String,
+                aggregate_id: String,
+                after_position: Option<f64>,
+            ) -> Reply<String> {
+                let engine = self.engine.clone();
+                Reply(
+                    async move {
+                        let after = to_opt_position(after_position, "afterPosition")?;
+                        engine.events_for(&stream, &aggregate_id, after).await
+                    }
+                    .await,
+                )
+            }
+
+            #[napi(ts_return_type = "Promise<string>")]
+            pub async fn events_from(
+                &self,
+                streams: Vec<String>,
+                after_position: f64,
+                limit: Option<f64>,
+            ) -> Reply<String> {
+                let engine = self.engine.clone();
+                Reply(
+                    async move {
+                        let streams = to_streams(streams)?;
+                        let after = to_position(after_position, "afterPosition")?;
+                        let limit = to_limit(limit)?;
+                        engine.events_from(&streams, after, limit).await
+                    }
+                    .await,
+                )
+            }
+
+            #[napi(ts_return_type = "Promise<string | null>")]
+            pub async fn last_event(
+                &self,
+                streams: Vec<String>,
+                aggregate_id: Option<String>,
+            ) -> Reply<Option<String>> {
+                let engine = self.engine.clone();
+                Reply(
+                    async move {
+                        let streams = to_streams(streams)?;
+                        engine.last_event(&streams, aggregate_id.as_deref()).await
+                    }
+                    .await,
+                )
+            }
+
+            #[napi(ts_return_type = "Promise<number>")]
+            pub async fn get_bookmark(&self, name: String) -> Reply<i64> {
+                Reply(self.engine.get_bookmark(&name).await)
+            }
+
+            #[napi(ts_return_type = "Promise<void>")]
+            pub async fn set_bookmark(&self, name: String, position: f64) -> Reply<()> {
+                let engine = self.engine.clone();
+                Reply(
+                    async move {
+                        let position = to_position(position, "the bookmark position")?;
+                        engine.set_bookmark(&name, position).await
+                    }
+                    .await,
+                )
+            }
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------
 // SqliteStore
 // ---------------------------------------------------------------------------
@@ -300,95 +401,13 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.engine.close().await;
     }
+}
 
-    #[napi(ts_return_type = "Promise<number[]>")]
-    pub async fn append(
-        &self,
-        stream: String,
-        aggregate_id: String,
-        first_version: f64,
-        events_json: String,
-    ) -> Reply<Vec<i64>> {
-        let engine = self.engine.clone();
-        Reply(
-            async move {
-                let events = parse_new_events(&events_json)?;
-                let first = to_first_version(first_version, events.len())?;
-                engine.append(&stream, &aggregate_id, first, &events).await
-            }
-            .await,
-        )
-    }
+// Between the class's own impl blocks, so that native.d.ts keeps its order.
+async_store_methods!(SqliteStore);
 
-    #[napi(ts_return_type = "Promise<string>")]
-    pub async fn events_for(
-        &self,
-        stream: String,
-        aggregate_id: String,
-        after_position: Option<f64>,
-    ) -> Reply<String> {
-        let engine = self.engine.clone();
-        Reply(
-            async move {
-                let after = to_opt_position(after_position, "afterPosition")?;
-                engine.events_for(&stream, &aggregate_id, after).await
-            }
-            .await,
-        )
-    }
-
-    #[napi(ts_return_type = "Promise<string>")]
-    pub async fn events_from(
-        &self,
-        streams: Vec<String>,
-        after_position: f64,
-        limit: Option<f64>,
-    ) -> Reply<String> {
-        let engine = self.engine.clone();
-        Reply(
-            async move {
-                let streams = to_streams(streams)?;
-                let after = to_position(after_position, "afterPosition")?;
-                let limit = to_limit(limit)?;
-                engine.events_from(&streams, after, limit).await
-            }
-            .await,
-        )
-    }
-
-    #[napi(ts_return_type = "Promise<string | null>")]
-    pub async fn last_event(
-        &self,
-        streams: Vec<String>,
-        aggregate_id: Option<String>,
-    ) -> Reply<Option<String>> {
-        let engine = self.engine.clone();
-        Reply(
-            async move {
-                let streams = to_streams(streams)?;
-                engine.last_event(&streams, aggregate_id.as_deref()).await
-            }
-            .await,
-        )
-    }
-
-    #[napi(ts_return_type = "Promise<number>")]
-    pub async fn get_bookmark(&self, name: String) -> Reply<i64> {
-        Reply(self.engine.get_bookmark(&name).await)
-    }
-
-    #[napi(ts_return_type = "Promise<void>")]
-    pub async fn set_bookmark(&self, name: String, position: f64) -> Reply<()> {
-        let engine = self.engine.clone();
-        Reply(
-            async move {
-                let position = to_position(position, "the bookmark position")?;
-                engine.set_bookmark(&name, position).await
-            }
-            .await,
-        )
-    }
-
+#[napi]
+impl SqliteStore {
     /// The highest position this process has seen committed to this
     /// database (through any store on it).
     #[napi]
@@ -482,95 +501,13 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.engine.close().await;
     }
+}
 
-    #[napi(ts_return_type = "Promise<number[]>")]
-    pub async fn append(
-        &self,
-        stream: String,
-        aggregate_id: String,
-        first_version: f64,
-        events_json: String,
-    ) -> Reply<Vec<i64>> {
-        let engine = self.engine.clone();
-        Reply(
-            async move {
-                let events = parse_new_events(&events_json)?;
-                let first = to_first_version(first_version, events.len())?;
-                engine.append(&stream, &aggregate_id, first, &events).await
-            }
-            .await,
-        )
-    }
+// Between the class's own impl blocks, so that native.d.ts keeps its order.
+async_store_methods!(PostgresStore);
 
-    #[napi(ts_return_type = "Promise<string>")]
-    pub async fn events_for(
-        &self,
-        stream: String,
-        aggregate_id: String,
-        after_position: Option<f64>,
-    ) -> Reply<String> {
-        let engine = self.engine.clone();
-        Reply(
-            async move {
-                let after = to_opt_position(after_position, "afterPosition")?;
-                engine.events_for(&stream, &aggregate_id, after).await
-            }
-            .await,
-        )
-    }
-
-    #[napi(ts_return_type = "Promise<string>")]
-    pub async fn events_from(
-        &self,
-        streams: Vec<String>,
-        after_position: f64,
-        limit: Option<f64>,
-    ) -> Reply<String> {
-        let engine = self.engine.clone();
-        Reply(
-            async move {
-                let streams = to_streams(streams)?;
-                let after = to_position(after_position, "afterPosition")?;
-                let limit = to_limit(limit)?;
-                engine.events_from(&streams, after, limit).await
-            }
-            .await,
-        )
-    }
-
-    #[napi(ts_return_type = "Promise<string | null>")]
-    pub async fn last_event(
-        &self,
-        streams: Vec<String>,
-        aggregate_id: Option<String>,
-    ) -> Reply<Option<String>> {
-        let engine = self.engine.clone();
-        Reply(
-            async move {
-                let streams = to_streams(streams)?;
-                engine.last_event(&streams, aggregate_id.as_deref()).await
-            }
-            .await,
-        )
-    }
-
-    #[napi(ts_return_type = "Promise<number>")]
-    pub async fn get_bookmark(&self, name: String) -> Reply<i64> {
-        Reply(self.engine.get_bookmark(&name).await)
-    }
-
-    #[napi(ts_return_type = "Promise<void>")]
-    pub async fn set_bookmark(&self, name: String, position: f64) -> Reply<()> {
-        let engine = self.engine.clone();
-        Reply(
-            async move {
-                let position = to_position(position, "the bookmark position")?;
-                engine.set_bookmark(&name, position).await
-            }
-            .await,
-        )
-    }
-
+#[napi]
+impl PostgresStore {
     /// The highest position this process has seen committed to this
     /// database and events table (its own appends and reads, and, once a
     /// waiter exists, every append notified by other processes).

@@ -397,6 +397,44 @@ impl JsonArray {
     }
 }
 
+/// The JSON array of rows read back from an events table, and the highest
+/// position among them (0 when none) for the caller's head. Shared by the
+/// SQL engines, which differ only in how a row becomes an [`EventRef`].
+pub fn rows_to_json<R>(
+    rows: &[R],
+    event_ref: impl for<'r> Fn(&'r R) -> Result<EventRef<'r>>,
+) -> Result<(String, i64)> {
+    let mut arr = JsonArray::with_capacity(rows.len() * 160);
+    let mut max = 0;
+    for row in rows {
+        let ev = event_ref(row)?;
+        max = max.max(ev.position);
+        arr.push(&ev);
+    }
+    Ok((arr.finish(), max))
+}
+
+/// Checks that an event read back from a table is JSON: another program may
+/// have written anything there, and it is copied verbatim into our output.
+pub fn check_stored_event(
+    event: Option<&str>,
+    position: i64,
+    location: &str,
+    events_table: &str,
+) -> Result<()> {
+    match event {
+        Some(text) if serde_json::from_str::<&RawValue>(text).is_err() => {
+            Err(StoreError::Database {
+                location: location.to_string(),
+                reason: format!(
+                    "the event at position {position} in table \"{events_table}\" is not valid JSON: fix or delete that row"
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Rough size of an event's JSON, for buffer capacity.
 pub fn approx_len(stream: &str, aggregate_id: &str, event: &str) -> usize {
     96 + stream.len() + aggregate_id.len() + event.len()
@@ -718,5 +756,43 @@ mod tests {
         assert_eq!(parsed[0].event["type"], "created");
         assert_eq!(parsed[1].event, serde_json::Value::Null);
         assert_eq!(JsonArray::with_capacity(0).finish(), "[]");
+    }
+
+    #[test]
+    fn rows_to_json_reports_the_highest_position_and_bad_events() {
+        type Row = (i64, Option<&'static str>);
+        fn ok(&(position, event): &Row) -> Result<EventRef<'_>> {
+            check_stored_event(event, position, "db", "events")?;
+            Ok(EventRef {
+                position,
+                version: None,
+                stream: None,
+                aggregate_id: None,
+                timestamp: None,
+                event,
+            })
+        }
+        let rows = [(3, Some("{}")), (9, None), (5, Some(r#"{"a":1}"#))];
+        let (text, max) = rows_to_json(&rows, ok).expect("valid rows");
+        assert_eq!(max, 9);
+        assert_eq!(
+            serde_json::from_str::<Vec<StoredEvent>>(&text)
+                .expect("json")
+                .len(),
+            3
+        );
+        assert_eq!(
+            rows_to_json(&[] as &[Row], ok).expect("no rows"),
+            ("[]".to_string(), 0)
+        );
+        let err = rows_to_json(&[(4, Some("{oops"))], ok).expect_err("bad event");
+        assert_eq!(
+            err.to_string(),
+            StoreError::Database {
+                location: "db".to_string(),
+                reason: "the event at position 4 in table \"events\" is not valid JSON: fix or delete that row".to_string(),
+            }
+            .to_string()
+        );
     }
 }

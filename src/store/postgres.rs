@@ -47,8 +47,8 @@ use tokio::sync::watch;
 use url::Url;
 
 use super::{
-    parse_timestamp_text, validate_table_name, write_event, EventRef, EventStore, JsonArray,
-    NewEvent,
+    check_stored_event, parse_timestamp_text, rows_to_json, validate_table_name, write_event,
+    EventRef, EventStore, NewEvent,
 };
 use crate::error::{Result, StoreError};
 use crate::notify::Head;
@@ -862,15 +862,9 @@ impl PostgresEngine {
     }
 
     fn rows_to_json(&self, rows: &[PgRow]) -> Result<String> {
-        let mut arr = JsonArray::with_capacity(rows.len() * 160);
-        let mut max = 0;
-        for row in rows {
-            let ev = self.event_ref(row)?;
-            max = max.max(ev.position);
-            arr.push(&ev);
-        }
+        let (json, max) = rows_to_json(rows, |row| self.event_ref(row))?;
         self.head.publish(max);
-        Ok(arr.finish())
+        Ok(json)
     }
 
     /// One row of [`ROW_COLUMNS`], checking that the stored event is JSON
@@ -883,17 +877,7 @@ impl PostgresEngine {
         let aggregate_id: Option<&str> = row.try_get_unchecked(3).map_err(get_err)?;
         let timestamp = read_timestamp(row, 4).map_err(get_err)?;
         let event: Option<&str> = row.try_get_unchecked(5).map_err(get_err)?;
-        if let Some(text) = event {
-            if serde_json::from_str::<&serde_json::value::RawValue>(text).is_err() {
-                return Err(StoreError::Database {
-                    location: self.location.clone(),
-                    reason: format!(
-                        "the event at position {position} in table \"{}\" is not valid JSON: fix or delete that row",
-                        self.events_table
-                    ),
-                });
-            }
-        }
+        check_stored_event(event, position, &self.location, &self.events_table)?;
         Ok(EventRef {
             position,
             version,

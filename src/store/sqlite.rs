@@ -32,8 +32,8 @@ use sqlx::sqlite::{
 use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
 
 use super::{
-    parse_timestamp_text, validate_sqlite_table_name as validate_table_name, EventRef, EventStore,
-    JsonArray, NewEvent,
+    check_stored_event, parse_timestamp_text, rows_to_json,
+    validate_sqlite_table_name as validate_table_name, EventRef, EventStore, NewEvent,
 };
 use crate::error::{Result, StoreError};
 use crate::notify::{shared_db, Head, SharedDb};
@@ -416,16 +416,9 @@ impl SqliteEngine {
     }
 
     fn rows_to_json(&self, rows: &[SqliteRow]) -> Result<String> {
-        let size: usize = rows.len() * 160;
-        let mut arr = JsonArray::with_capacity(size);
-        let mut max = 0;
-        for row in rows {
-            let ev = self.event_ref(row)?;
-            max = max.max(ev.position);
-            arr.push(&ev);
-        }
+        let (json, max) = rows_to_json(rows, |row| self.event_ref(row))?;
         self.head.publish(max);
-        Ok(arr.finish())
+        Ok(json)
     }
 
     /// Reads one row of the events table, checking that the stored event is
@@ -438,17 +431,7 @@ impl SqliteEngine {
         let aggregate_id: Option<&str> = row.try_get_unchecked(3).map_err(get_err)?;
         let timestamp = read_timestamp(row, 4).map_err(get_err)?;
         let event: Option<&str> = row.try_get_unchecked(5).map_err(get_err)?;
-        if let Some(text) = event {
-            if serde_json::from_str::<&serde_json::value::RawValue>(text).is_err() {
-                return Err(StoreError::Database {
-                    location: self.location.clone(),
-                    reason: format!(
-                        "the event at position {position} in table \"{}\" is not valid JSON: fix or delete that row",
-                        self.events_table
-                    ),
-                });
-            }
-        }
+        check_stored_event(event, position, &self.location, &self.events_table)?;
         Ok(EventRef {
             position,
             version,
