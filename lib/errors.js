@@ -52,9 +52,33 @@ function codedError(code, message, Kind = Error) {
 const CONFLICT_PREFIX = /^\s*version conflict(?: error)?\s*[:-]?\s*/i
 
 /**
+ * Codes of faults that can pass by themselves (a server that is down or
+ * restarting, a broken connection, a lock held by another process, a pool
+ * that stayed busy): the same call may succeed when it is made again later.
+ */
+const RETRYABLE_CODES = new Set(['CANNOT_CONNECT', 'CONNECTION_LOST', 'TIMEOUT', 'DATABASE_BUSY'])
+/** A CANNOT_CONNECT that retrying will not cure: the TLS settings or certificates are wrong. */
+const TLS_FAILURE = /\bTLS failed\b/
+
+/**
+ * Marks an error of the core `retryable: true` when its code says the fault
+ * may pass by itself.
+ * @param {any} err
+ */
+function markRetryable(err) {
+  if (!err || typeof err !== 'object' || !RETRYABLE_CODES.has(err.code) || 'retryable' in err) return
+  if (err.code === 'CANNOT_CONNECT' && typeof err.message === 'string' && TLS_FAILURE.test(err.message)) return
+  try {
+    err.retryable = true
+  } catch {
+    /* a frozen error keeps its shape */
+  }
+}
+
+/**
  * Turns an error thrown by the native core into what the public API promises:
- * a version conflict becomes a `VersionError`, every other error is returned
- * unchanged (it already carries its `code`).
+ * a version conflict becomes a `VersionError`; every other error keeps its
+ * `code` and, for a fault that may pass by itself, gets `retryable: true`.
  * @param {any} err
  */
 function fromNative(err) {
@@ -64,6 +88,7 @@ function fromNative(err) {
     conflict.cause = err
     return conflict
   }
+  markRetryable(err)
   return err
 }
 

@@ -2,6 +2,8 @@
 # Installs (from Debian's packages, if missing) and starts a throw-away PostgreSQL
 # server on 127.0.0.1 for the tests. Usage: scripts/postgres.sh start|stop|status
 # `start` prints the admin URL the tests read from EVTSTORE_TEST_PG_URL.
+# `stop` shuts down cleanly (pg_ctl -m fast); `stop immediate` kills the server
+# the way a crash does (crash recovery at the next start).
 # Settings: PGPORT (default 55432), EVTSTORE_PG_DIR (default /tmp/evtstore-rs-pg).
 # TCP connections need a password (SCRAM), so that the tests check that the
 # password really reaches the server; the Unix socket in $EVTSTORE_PG_DIR is
@@ -103,14 +105,18 @@ start() {
 }
 
 stop() {
-  local bin
+  local mode="${1:-fast}" bin
+  case "$mode" in
+    fast | immediate) ;;
+    *) echo "usage: $0 stop [fast|immediate]" >&2; exit 2 ;;
+  esac
   bin=$(find_bin)
-  [ -n "$bin" ] && [ -d "$dir/data" ] && as_postgres "$bin/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
+  [ -n "$bin" ] && [ -d "$dir/data" ] && as_postgres "$bin/pg_ctl" -D "$dir/data" -m "$mode" stop >/dev/null 2>&1 || true
 }
 
 case "${1:-start}" in
   start) start ;;
-  stop) stop ;;
+  stop) stop "${2:-fast}" ;;
   status) as_postgres "$(find_bin)/pg_ctl" -D "$dir/data" status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop [fast|immediate]|status" >&2; exit 2 ;;
 esac
