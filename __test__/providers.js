@@ -8,6 +8,7 @@
 //
 // Flags tell the suite what a factory can do:
 //   native       the storage is done by the Rust core (not a user's JS provider)
+//   engine       what stores the events: 'memory', 'sqlite', 'postgres' or 'js'
 //   limitOption  createProvider takes `limit` (otherwise provider.limit is set)
 //   variant(ctx, opts)  another createProvider call on the same backing with
 //                       other options ({ limit, events, bookmarks }), used for
@@ -48,6 +49,7 @@ function knexInstance(client, filename) {
 const sqliteFile = {
   name: 'sqlite file',
   native: true,
+  engine: 'sqlite',
   limitOption: true,
   async create({ limit, onError } = {}) {
     const sqlite = providerModule('sqlite')
@@ -75,6 +77,7 @@ const sqliteFile = {
 const sqliteMemory = {
   name: 'sqlite :memory:',
   native: true,
+  engine: 'sqlite',
   limitOption: true,
   async create({ limit, onError } = {}) {
     const sqlite = providerModule('sqlite')
@@ -98,6 +101,7 @@ function knexFactory({ name, client, memory, events = 'events', bookmarks = 'boo
   return {
     name,
     native: true,
+    engine: 'sqlite',
     limitOption: true,
     tables: { events, bookmarks },
     async create({ limit, onError } = {}) {
@@ -164,6 +168,7 @@ function pgFactory({ name, form, events = 'events', bookmarks = 'bookmarks' }) {
   return {
     name,
     native: true,
+    engine: 'postgres',
     limitOption: true,
     tables: { events, bookmarks },
     skip: req.skip,
@@ -206,6 +211,7 @@ function pgFactory({ name, form, events = 'events', bookmarks = 'bookmarks' }) {
 const memory = {
   name: 'memory',
   native: true,
+  engine: 'memory',
   limitOption: false,
   async create({ limit, onError } = {}) {
     const provider = providerModule('memory').createProvider(undefined, onError)
@@ -217,6 +223,7 @@ const memory = {
 const jsReference = {
   name: 'plain JavaScript provider',
   native: false,
+  engine: 'js',
   limitOption: true,
   async create({ limit, onError } = {}) {
     return { provider: createJsProvider({ limit, onError }), async cleanup() {} }

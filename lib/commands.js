@@ -1,7 +1,7 @@
 'use strict'
 
 const { codedError } = require('./errors')
-const { assertEvent, assertJson, describe, isPlainObject, isThenable, NATIVE } = require('./util')
+const { assertEvent, assertJson, assertName, findLoneSurrogate, describe, isPlainObject, isThenable, NATIVE } = require('./util')
 const wakeup = require('./wakeup')
 
 /**
@@ -39,9 +39,7 @@ function commandNames(handlers, fn) {
 
 /** @param {any} id */
 function checkId(id) {
-  if (typeof id !== 'string') {
-    throw codedError('INVALID_ARGUMENT', `command: the aggregate id must be a string, got ${describe(id)}`, TypeError)
-  }
+  assertName(id, 'the aggregate id', 'command')
 }
 
 /**
@@ -71,6 +69,15 @@ async function execute(target, handlers, name, id, body, aggregate) {
     const ev = events[i]
     // the message is only built for an invalid event
     if (!isPlainObject(ev) || typeof ev.type !== 'string') assertEvent(ev, `command "${name}" returned an invalid event`)
+  }
+  const lone = findLoneSurrogate(events, 'events')
+  if (lone) {
+    throw codedError(
+      'INVALID_EVENT',
+      `command "${name}" returned an event that cannot be stored: ${lone} holds a lone surrogate ` +
+        '(a UTF-16 half of a pair, U+D800..U+DFFF), which is no Unicode text; nothing was stored',
+      TypeError
+    )
   }
 
   const provider = isThenable(target.provider) ? await target.provider : target.provider

@@ -4,7 +4,7 @@ const { createProvidedAggregate, createPersistedAggregate } = require('./aggrega
 const { createEngine, publicMethods } = require('./handler')
 const { execute, commandNames, defineOwn, checkId } = require('./commands')
 const { codedError } = require('./errors')
-const { isPlainObject } = require('./util')
+const { isPlainObject, assertName } = require('./util')
 
 /**
  * @param {any} opts
@@ -34,6 +34,7 @@ function createDomainV2(opts, aggregates) {
     if (!isPlainObject(storable)) {
       throw codedError('INVALID_ARGUMENT', `createDomain: "${key}" is not an aggregate from createAggregate()`, TypeError)
     }
+    if (typeof storable.stream === 'string') assertName(storable.stream, 'the stream name', `createDomain: "${key}"`)
     const aggOpts = { ...storable, provider: opts.provider, useCache: opts.useCache }
     const provided =
       aggOpts.persistAggregate && aggOpts.version
@@ -78,6 +79,7 @@ function createDomainV1(opts, handlers) {
   if (Object.prototype.hasOwnProperty.call(handlers, 'aggregate')) {
     throw new Error('Invalid command body: Command handler function cannot be named "aggregate"')
   }
+  if (typeof opts.stream === 'string') assertName(opts.stream, 'the stream name', 'createDomainV1')
   const provided = createProvidedAggregate({
     stream: opts.stream,
     aggregate: opts.aggregate,

@@ -92,6 +92,129 @@ function assertJson(value, where) {
   }
 }
 
+/**
+ * Whether `text` holds a UTF-16 surrogate without its pair (U+D800..U+DFFF
+ * alone). Such a string is no Unicode text: converted to UTF-8 it becomes
+ * U+FFFD, so two different ones would become the same name, and PostgreSQL
+ * cannot read it back as JSON.
+ * @type {(text: string) => boolean}
+ */
+const hasLoneSurrogate =
+  typeof (/** @type {any} */ ('').isWellFormed) === 'function'
+    ? (text) => !(/** @type {any} */ (text).isWellFormed())
+    : (text) => /\p{Surrogate}/u.test(text)
+
+/**
+ * Where, in what JSON.stringify would write for `value`, a string (a value or
+ * a key) holds a lone surrogate: a path such as `events[0].name`, or
+ * undefined when there is none. Follows JSON.stringify: `toJSON` is used,
+ * only own enumerable string keys count, functions, symbols and undefined are
+ * left out, and a cycle is not followed (JSON.stringify refuses it later).
+ * @param {any} value
+ * @param {string} path
+ * @returns {string | undefined}
+ */
+function findLoneSurrogate(value, path) {
+  let found
+  try {
+    found = visitForSurrogate(value, '', 0, undefined)
+  } catch {
+    // a toJSON that throws, a structure too deep: JSON.stringify reports it
+    return undefined
+  }
+  if (!found) return undefined
+  // the path was collected from the string up to the root
+  let at = path
+  for (let i = found.length - 1; i >= 0; i--) {
+    const step = found[i]
+    if (typeof step === 'number') at += `[${step}]`
+    else if (typeof step === 'string') at += `.${step}`
+    else at += `: the key ${JSON.stringify(step.badKey)}`
+  }
+  return at
+}
+
+// below this depth no cycle is tracked: a cycle goes deeper, and is caught there
+const UNTRACKED_DEPTH = 64
+
+/**
+ * The steps from `v` down to a string with a lone surrogate, innermost first
+ * (array indexes as numbers, keys as strings, a key that is itself the bad
+ * string as { badKey }), or undefined.
+ * @param {any} v
+ * @param {string} key the key JSON.stringify hands to toJSON
+ * @param {number} depth
+ * @param {Set<object> | undefined} ancestors
+ * @returns {(string | number | { badKey: string })[] | undefined}
+ */
+function visitForSurrogate(v, key, depth, ancestors) {
+  if (typeof v === 'string') return hasLoneSurrogate(v) ? [] : undefined
+  if (v === null || typeof v !== 'object') return undefined
+  if (typeof v.toJSON === 'function') return visitForSurrogate(v.toJSON(key), key, depth, ancestors)
+  if (v instanceof String) return hasLoneSurrogate(String(v)) ? [] : undefined
+  if (depth >= UNTRACKED_DEPTH) {
+    if (!ancestors) ancestors = new Set()
+    if (ancestors.has(v)) return undefined
+    ancestors.add(v)
+  }
+  let found
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const item = v[i]
+      if (item !== null && (typeof item === 'object' || typeof item === 'string')) {
+        found = visitForSurrogate(item, String(i), depth + 1, ancestors)
+        if (found) {
+          found.push(i)
+          break
+        }
+      }
+    }
+  } else {
+    const keys = Object.keys(v)
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]
+      if (hasLoneSurrogate(k)) {
+        found = [{ badKey: k }]
+        break
+      }
+      const item = v[k]
+      if (item !== null && (typeof item === 'object' || typeof item === 'string')) {
+        found = visitForSurrogate(item, k, depth + 1, ancestors)
+        if (found) {
+          found.push(k)
+          break
+        }
+      }
+    }
+  }
+  if (ancestors) ancestors.delete(v)
+  return found
+}
+
+/**
+ * Throws INVALID_ARGUMENT unless `name` (a stream name or an aggregate id) is
+ * a string every store keeps as it is: no NUL character (PostgreSQL text
+ * cannot hold it) and no lone surrogate (it would turn into U+FFFD, so two
+ * different names would meet).
+ * @param {any} name
+ * @param {string} what e.g. 'the aggregate id'
+ * @param {string} where
+ */
+function assertName(name, what, where) {
+  if (typeof name !== 'string') {
+    throw invalid('INVALID_ARGUMENT', `${where}: ${what} must be a string, got ${describe(name)}`)
+  }
+  if (name.includes('\u0000')) {
+    throw invalid('INVALID_ARGUMENT', `${where}: ${what} ${describe(name)} contains a NUL character (U+0000), which PostgreSQL cannot store`)
+  }
+  if (hasLoneSurrogate(name)) {
+    throw invalid(
+      'INVALID_ARGUMENT',
+      `${where}: ${what} ${describe(name)} contains a lone surrogate (a UTF-16 half of a pair, U+D800..U+DFFF), which is no Unicode text and cannot be stored as it is`
+    )
+  }
+}
+
 /** @param {any} value */
 function describe(value) {
   if (value === null) return 'null'
@@ -156,6 +279,9 @@ module.exports = {
   isPlainObject,
   assertEvent,
   assertJson,
+  hasLoneSurrogate,
+  findLoneSurrogate,
+  assertName,
   describe,
   invalid,
   assertPositiveInteger,
