@@ -1,32 +1,221 @@
 'use strict'
 
 const { loadNative } = require('../lib/native')
-const { createNativeProvider } = require('../lib/native-provider')
-const { fromNative, codedError } = require('../lib/errors')
-const { assertEvent, isPlainObject } = require('../lib/util')
+const { fromNative, codedError, VersionError } = require('../lib/errors')
+const { NATIVE, toArray, assertEvent, isPlainObject } = require('../lib/util')
+const { createEvents } = require('../lib/native-provider')
+
+/** @param {any} ts */
+function toMillis(ts) {
+  if (ts instanceof Date) return ts.getTime()
+  if (typeof ts === 'number') return ts
+  if (typeof ts === 'string') return Date.parse(ts)
+  return NaN
+}
+
+/**
+ * An in-memory provider. The Rust core keeps the index (streams, aggregates,
+ * versions, positions), checks versions and wakes handlers; the StoreEvents
+ * stay here as JavaScript objects, one per position, so a read costs a
+ * lookup instead of a JSON round trip.
+ *
+ * Like evtstore's memory provider, reads (and append) hand out the stored
+ * StoreEvent objects: treat them as read-only. An append stores a JSON copy
+ * of the events it is given, so later changes to the caller's objects do not
+ * reach the store.
+ *
+ * @param {any[]} [initEvents] StoreEvents to start with
+ * @param {Function} [onError] called when a started handler fails
+ */
+function createProvider(initEvents, onError) {
+  const { MemoryStore } = loadNative()
+  const store = new MemoryStore()
+  /** The stored StoreEvents; index = position - 1. @type {any[]} */
+  const records = []
+
+  /** @param {ArrayLike<number>} positions */
+  function toStoreEvents(positions) {
+    const out = new Array(positions.length)
+    for (let i = 0; i < positions.length; i++) out[i] = records[positions[i] - 1]
+    return out
+  }
+
+  /** @template T @param {() => T} call @returns {T} */
+  function native(call) {
+    try {
+      return call()
+    } catch (err) {
+      throw fromNative(err)
+    }
+  }
+
+  /**
+   * Stores JSON copies of `payloads` (validated objects) with their
+   * timestamps and returns the stored StoreEvents.
+   * @param {string} stream
+   * @param {string} aggregateId
+   * @param {number} version
+   * @param {any[]} payloads
+   * @param {number[]} timestamps
+   * @param {string} where
+   */
+  function storeCopies(stream, aggregateId, version, payloads, timestamps, where) {
+    let copies
+    try {
+      copies = JSON.parse(JSON.stringify(payloads))
+    } catch (cause) {
+      const err = codedError('INVALID_EVENT', `${where}: an event cannot be stored as JSON (${cause && cause.message})`, TypeError)
+      err.cause = cause
+      throw err
+    }
+    // a toJSON() may have turned an event into something else
+    for (let i = 0; i < copies.length; i++) assertEvent(copies[i], where)
+    const first = native(() => store.appendVersions(stream, aggregateId, version, copies.length))
+    if (first < 0) {
+      throw new VersionError(
+        `on stream "${stream}", aggregate "${aggregateId}": version ${-first} already exists; ` +
+          'nothing was stored, reload the aggregate and retry the command'
+      )
+    }
+    if (first !== records.length + 1) {
+      throw codedError('INTERNAL', `memory provider: the index is at position ${first - 1} but ${records.length} payloads are kept`)
+    }
+    const stored = new Array(copies.length)
+    for (let i = 0; i < copies.length; i++) {
+      stored[i] = {
+        stream,
+        aggregateId,
+        version: version + i,
+        position: first + i,
+        timestamp: new Date(timestamps[i]),
+        event: copies[i],
+      }
+      records.push(stored[i])
+    }
+    return stored
+  }
+
+  const provider = {
+    driver: 'memory',
+    onError: onError || (() => {}),
+    /** @type {number | undefined} */
+    limit: undefined,
+
+    /** @param {string} bookmark */
+    async getPosition(bookmark) {
+      return native(() => store.getBookmark(bookmark))
+    },
+
+    /**
+     * @param {string} bookmark
+     * @param {number} position
+     */
+    async setPosition(bookmark, position) {
+      native(() => store.setBookmark(bookmark, position))
+    },
+
+    /**
+     * @param {string | string[]} stream
+     * @param {number} position
+     * @param {number} [limit]
+     */
+    async getEventsFrom(stream, position, limit) {
+      const lim = limit === undefined || limit === null ? provider.limit : limit
+      const positions = native(() =>
+        store.positionsFrom(toArray(stream), position == null ? 0 : position, lim == null ? undefined : lim)
+      )
+      return toStoreEvents(positions)
+    },
+
+    /**
+     * @param {string} stream
+     * @param {string} aggregateId
+     * @param {number} [fromPosition]
+     */
+    async getEventsFor(stream, aggregateId, fromPosition) {
+      const positions = native(() =>
+        store.positionsFor(stream, aggregateId, fromPosition == null ? undefined : fromPosition)
+      )
+      return toStoreEvents(positions)
+    },
+
+    /**
+     * @param {string | string[]} stream
+     * @param {string} [aggregateId]
+     */
+    async getLastEventFor(stream, aggregateId) {
+      const position = native(() => store.lastPosition(toArray(stream), aggregateId ? aggregateId : undefined))
+      return position > 0 ? toStoreEvents([position])[0] : undefined
+    },
+
+    createEvents,
+
+    /**
+     * Stores events atomically with versions version, version + 1, ...
+     * Accepts StoreEvents (from createEvents) or bare events.
+     * @param {string} stream
+     * @param {string} aggregateId
+     * @param {number} version
+     * @param {any[]} events
+     */
+    async append(stream, aggregateId, version, events) {
+      if (!Array.isArray(events)) {
+        throw codedError('INVALID_EVENT', 'append: expected an array of events', TypeError)
+      }
+      const where = `append to ${stream}/${aggregateId}`
+      const now = Date.now()
+      const payloads = new Array(events.length)
+      const timestamps = new Array(events.length)
+      for (let i = 0; i < events.length; i++) {
+        const item = events[i]
+        let event = item
+        let ms = NaN
+        if (isPlainObject(item) && typeof item.type !== 'string' && isPlainObject(item.event)) {
+          event = item.event
+          ms = toMillis(item.timestamp)
+        }
+        assertEvent(event, where)
+        payloads[i] = event
+        timestamps[i] = Number.isFinite(ms) ? ms : now
+      }
+      if (payloads.length === 0) return []
+      return storeCopies(stream, aggregateId, version, payloads, timestamps, where)
+    },
+
+    /** Resolves at once: nothing to open. */
+    ready: Promise.resolve(),
+
+    /** Nothing to release. */
+    async close() {},
+  }
+
+  if (initEvents) preload(initEvents, storeCopies)
+
+  // enumerable: a wrapper made with { ...provider, onError } keeps the native wake-ups
+  Object.defineProperty(provider, NATIVE, { value: store, enumerable: true })
+  return provider
+}
 
 /**
  * Stores `initEvents` in their order: consecutive events of one aggregate
  * with consecutive versions go in one append. Versions missing on an event
  * continue the aggregate's count.
- * @param {any} store a native MemoryStore
  * @param {any[]} initEvents
+ * @param {Function} append the provider's internal append
  */
-function preload(store, initEvents) {
+function preload(initEvents, append) {
   if (!Array.isArray(initEvents)) {
     throw codedError('INVALID_ARGUMENT', 'memory provider: initEvents must be an array of StoreEvents', TypeError)
   }
+  const where = 'memory provider initial event'
   /** @type {Map<string, number>} */
   const versions = new Map()
+  /** @type {any} */
   let batch = null
 
   const flush = () => {
     if (!batch) return
-    try {
-      store.append(batch.stream, batch.aggregateId, batch.first, JSON.stringify(batch.items))
-    } catch (err) {
-      throw fromNative(err)
-    }
+    append(batch.stream, batch.aggregateId, batch.first, batch.payloads, batch.timestamps, where)
     batch = null
   }
 
@@ -38,33 +227,22 @@ function preload(store, initEvents) {
         TypeError
       )
     }
-    assertEvent(ev.event, 'memory provider initial event')
+    assertEvent(ev.event, where)
     const key = JSON.stringify([ev.stream, ev.aggregateId])
     const version = Number.isSafeInteger(ev.version) && ev.version > 0 ? ev.version : (versions.get(key) || 0) + 1
     versions.set(key, Math.max(version, versions.get(key) || 0))
-    const ts = ev.timestamp instanceof Date ? ev.timestamp.getTime() : new Date(ev.timestamp || Date.now()).getTime()
-    const item = { timestamp: Number.isFinite(ts) ? ts : Date.now(), event: ev.event }
+    const ms = toMillis(ev.timestamp === undefined ? Date.now() : ev.timestamp)
+    const timestamp = Number.isFinite(ms) ? ms : Date.now()
 
-    if (batch && batch.key === key && batch.first + batch.items.length === version) {
-      batch.items.push(item)
+    if (batch && batch.key === key && batch.first + batch.payloads.length === version) {
+      batch.payloads.push(ev.event)
+      batch.timestamps.push(timestamp)
       continue
     }
     flush()
-    batch = { key, stream: ev.stream, aggregateId: ev.aggregateId, first: version, items: [item] }
+    batch = { key, stream: ev.stream, aggregateId: ev.aggregateId, first: version, payloads: [ev.event], timestamps: [timestamp] }
   }
   flush()
-}
-
-/**
- * An in-memory provider backed by the Rust core.
- * @param {any[]} [initEvents] StoreEvents to start with
- * @param {Function} [onError] called when a started handler fails
- */
-function createProvider(initEvents, onError) {
-  const { MemoryStore } = loadNative()
-  const store = new MemoryStore()
-  if (initEvents) preload(store, initEvents)
-  return createNativeProvider({ driver: 'memory', store, onError: onError || (() => {}) })
 }
 
 module.exports = { createProvider }

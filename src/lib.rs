@@ -14,13 +14,13 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use napi::bindgen_prelude::{JsError, ToNapiValue, TypeName, Unknown};
+use napi::bindgen_prelude::{Float64Array, JsError, ToNapiValue, TypeName, Unknown};
 use napi::sys;
 use napi_derive::napi;
 
 use crate::error::StoreError;
 use crate::notify::{Head, HeadWaiter};
-use crate::store::memory::MemoryEngine;
+use crate::store::memory::{Appended, MemoryEngine};
 use crate::store::postgres::{PostgresEngine, PostgresOptions};
 use crate::store::sqlite::{SqliteEngine, SqliteOptions};
 use crate::store::{
@@ -159,68 +159,83 @@ impl MemoryStore {
         }
     }
 
-    /// Stores the events of `eventsJson` (`[{"timestamp": ms, "event": {...}}]`)
-    /// with versions firstVersion, firstVersion+1, ... and returns their
-    /// positions.
+    /// Records `count` events of one aggregate with versions firstVersion,
+    /// firstVersion+1, ... (the payloads stay in JS, by position) and returns
+    /// the position of the first one; or, when one of those versions exists
+    /// already, stores nothing and returns minus that version.
     #[napi]
-    pub fn append(
+    pub fn append_versions(
         &self,
         stream: String,
         aggregate_id: String,
         first_version: f64,
-        events_json: String,
-    ) -> napi::Result<Vec<i64>, &'static str> {
+        count: u32,
+    ) -> napi::Result<f64, &'static str> {
         sync((|| {
-            let events = parse_new_events(&events_json)?;
-            let first = to_first_version(first_version, events.len())?;
-            self.engine
-                .append_sync(&stream, &aggregate_id, first, &events)
+            let first = to_first_version(first_version, count as usize)?;
+            Ok(
+                match self.engine.append_versions_sync(
+                    &stream,
+                    &aggregate_id,
+                    first,
+                    count as usize,
+                ) {
+                    Appended::Stored { first_position } => first_position as f64,
+                    Appended::Conflict { existing_version } => -(existing_version as f64),
+                },
+            )
         })())
     }
 
-    /// JSON array of the aggregate's events in version order.
+    /// Positions of the aggregate's events in version order, only those
+    /// after `afterPosition` when given.
     #[napi]
-    pub fn events_for(
+    pub fn positions_for(
         &self,
         stream: String,
         aggregate_id: String,
         after_position: Option<f64>,
-    ) -> napi::Result<String, &'static str> {
+    ) -> napi::Result<Float64Array, &'static str> {
         sync((|| {
             let after = to_opt_position(after_position, "afterPosition")?;
-            self.engine.events_for_sync(&stream, &aggregate_id, after)
+            let positions = self
+                .engine
+                .positions_for_sync(&stream, &aggregate_id, after);
+            Ok(Float64Array::new(positions))
         })())
     }
 
-    /// JSON array of the events of `streams` after `afterPosition`, in
+    /// Positions of the events of `streams` after `afterPosition`, in
     /// position order, at most `limit`.
     #[napi]
-    pub fn events_from(
+    pub fn positions_from(
         &self,
         streams: Vec<String>,
         after_position: f64,
         limit: Option<f64>,
-    ) -> napi::Result<String, &'static str> {
+    ) -> napi::Result<Float64Array, &'static str> {
         sync((|| {
             let streams = to_streams(streams)?;
             let after = to_position(after_position, "afterPosition")?;
             let limit = to_limit(limit)?;
-            self.engine.events_from_sync(&streams, after, limit)
+            let positions = self.engine.positions_from_sync(&streams, after, limit);
+            Ok(Float64Array::new(positions))
         })())
     }
 
-    /// JSON of the last event of `streams` (of that aggregate when given),
-    /// or null.
+    /// Position of the last event of `streams` (of that aggregate when
+    /// given), 0 when there is none.
     #[napi]
-    pub fn last_event(
+    pub fn last_position(
         &self,
         streams: Vec<String>,
         aggregate_id: Option<String>,
-    ) -> napi::Result<Option<String>, &'static str> {
+    ) -> napi::Result<f64, &'static str> {
         sync((|| {
             let streams = to_streams(streams)?;
-            self.engine
-                .last_event_sync(&streams, aggregate_id.as_deref())
+            Ok(self
+                .engine
+                .last_position_sync(&streams, aggregate_id.as_deref()) as f64)
         })())
     }
 

@@ -12,6 +12,11 @@
 //!
 //! Everything sits behind one mutex, so the version check and the insert of
 //! an append are one atomic step.
+//!
+//! Two ways in: the `EventStore` trait stores JSON payloads like the SQL
+//! engines; the napi `MemoryStore` uses the index-only methods
+//! (`append_versions_sync`, `positions_*`), because its payloads stay
+//! JavaScript objects on the JS side and a read is then a lookup there.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +33,15 @@ struct MemEvent {
     aggregate_id: Arc<str>,
     timestamp: i64,
     event: Box<str>,
+}
+
+/// What an index-only append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored at positions first_position, first_position + 1, ...
+    Stored { first_position: i64 },
+    /// Nothing stored: this version of the aggregate exists already.
+    Conflict { existing_version: i64 },
 }
 
 #[derive(Default)]
@@ -77,6 +91,101 @@ impl Inner {
             &ev.aggregate_id,
             &ev.event,
         )
+    }
+
+    /// Indexes of one aggregate's events in version order, only those with
+    /// a position above `after_position` when given.
+    fn indexes_for(
+        &self,
+        stream: &str,
+        aggregate_id: &str,
+        after_position: Option<i64>,
+    ) -> Vec<usize> {
+        let Some(agg) = self
+            .stream(stream)
+            .and_then(|s| s.aggregates.get(aggregate_id))
+        else {
+            return Vec::new();
+        };
+        match after_position {
+            None => agg.by_version.clone(),
+            Some(after) => agg
+                .by_version
+                .iter()
+                .copied()
+                .filter(|&i| i as i64 + 1 > after)
+                .collect(),
+        }
+    }
+
+    /// Indexes of the events of `streams` with a position above
+    /// `after_position`, in position order, at most `limit`.
+    fn indexes_from(
+        &self,
+        streams: &[String],
+        after_position: i64,
+        limit: Option<i64>,
+    ) -> Vec<usize> {
+        let limit = limit.map_or(usize::MAX, |l| l.max(0) as usize);
+        // Index of the first event with position > after.
+        let start = after_position.clamp(0, self.events.len() as i64) as usize;
+
+        // One cursor per named stream that exists, at its first event past
+        // `start`.
+        let mut ids: Vec<u32> = streams
+            .iter()
+            .filter_map(|name| self.stream_ids.get(name.as_str()).copied())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut cursors: Vec<&[usize]> = ids
+            .iter()
+            .map(|&id| &self.streams[id as usize])
+            .map(|s| {
+                let at = s.events.partition_point(|&i| i < start);
+                &s.events[at..]
+            })
+            .filter(|rest| !rest.is_empty())
+            .collect();
+
+        if cursors.len() == 1 {
+            return cursors[0].iter().take(limit).copied().collect();
+        }
+        let mut out = Vec::new();
+        while out.len() < limit {
+            // Pick the cursor whose next event has the lowest position. The
+            // number of streams is small, so a linear pick beats a heap.
+            let mut best: Option<usize> = None;
+            for (c, rest) in cursors.iter().enumerate() {
+                if let Some(&i) = rest.first() {
+                    if best.is_none_or(|b| i < cursors[b][0]) {
+                        best = Some(c);
+                    }
+                }
+            }
+            let Some(b) = best else { break };
+            out.push(cursors[b][0]);
+            cursors[b] = &cursors[b][1..];
+        }
+        out
+    }
+
+    /// Index of the event with the highest position in `streams` (of that
+    /// aggregate when given).
+    fn last_index(&self, streams: &[String], aggregate_id: Option<&str>) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for s in streams.iter().filter_map(|name| self.stream(name)) {
+            let last = match aggregate_id {
+                Some(id) => s.aggregates.get(id).map(|a| a.last),
+                None => s.events.last().copied(),
+            };
+            if let Some(i) = last {
+                if best.is_none_or(|b| i > b) {
+                    best = Some(i);
+                }
+            }
+        }
+        best
     }
 
     fn stream(&self, name: &str) -> Option<&Stream> {
@@ -133,6 +242,8 @@ impl MemoryEngine {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Stores `events` (JSON payloads) with versions first_version,
+    /// first_version + 1, ... and returns their positions.
     pub fn append_sync(
         &self,
         stream: &str,
@@ -143,7 +254,52 @@ impl MemoryEngine {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let last_version = first_version + events.len() as i64 - 1;
+        let outcome = self.insert(stream, aggregate_id, first_version, events.len(), |i| {
+            (events[i].timestamp, Box::from(events[i].event))
+        });
+        match outcome {
+            Appended::Stored { first_position } => {
+                Ok((first_position..first_position + events.len() as i64).collect())
+            }
+            Appended::Conflict { existing_version } => Err(StoreError::VersionConflict {
+                stream: stream.to_string(),
+                aggregate_id: aggregate_id.to_string(),
+                detail: format!("version {existing_version} already exists"),
+            }),
+        }
+    }
+
+    /// Records `count` events of one aggregate by their versions only (the
+    /// napi store keeps the payloads on the JavaScript side, by position).
+    /// A conflict is an outcome, not an error: the caller builds the one
+    /// error the user sees.
+    pub fn append_versions_sync(
+        &self,
+        stream: &str,
+        aggregate_id: &str,
+        first_version: i64,
+        count: usize,
+    ) -> Appended {
+        if count == 0 {
+            return Appended::Stored {
+                first_position: self.lock().events.len() as i64 + 1,
+            };
+        }
+        self.insert(stream, aggregate_id, first_version, count, |_| {
+            (0, Box::from(""))
+        })
+    }
+
+    /// The version check and the insert, under one lock.
+    fn insert(
+        &self,
+        stream: &str,
+        aggregate_id: &str,
+        first_version: i64,
+        count: usize,
+        mut payload: impl FnMut(usize) -> (i64, Box<str>),
+    ) -> Appended {
+        let last_version = first_version + count as i64 - 1;
         let mut guard = self.lock();
         let inner = &mut *guard;
 
@@ -158,11 +314,9 @@ impl MemoryEngine {
             if let Some(&i) = agg.by_version.get(at) {
                 let existing = inner.events[i].version;
                 if existing <= last_version {
-                    return Err(StoreError::VersionConflict {
-                        stream: stream.to_string(),
-                        aggregate_id: aggregate_id.to_string(),
-                        detail: format!("version {existing} already exists"),
-                    });
+                    return Appended::Conflict {
+                        existing_version: existing,
+                    };
                 }
             }
         }
@@ -176,17 +330,18 @@ impl MemoryEngine {
             Some((k, _)) => k.clone(),
             None => Arc::from(aggregate_id),
         };
-        inner.events.reserve(events.len());
-        for (i, ev) in events.iter().enumerate() {
+        inner.events.reserve(count);
+        for i in 0..count {
+            let (timestamp, event) = payload(i);
             inner.events.push(MemEvent {
                 version: first_version + i as i64,
                 stream: sid,
                 aggregate_id: agg_key.clone(),
-                timestamp: ev.timestamp,
-                event: Box::from(ev.event),
+                timestamp,
+                event,
             });
         }
-        let new_indexes = base..base + events.len();
+        let new_indexes = base..base + count;
 
         // Index by version: usually the new versions come after every stored
         // one; otherwise (a gap was filled) insert them at their place.
@@ -202,17 +357,18 @@ impl MemoryEngine {
             .by_version
             .partition_point(|&i| all[i].version < first_version);
         if at == agg.by_version.len() {
-            agg.by_version.extend(new_indexes.clone());
+            agg.by_version.extend(new_indexes);
         } else {
-            agg.by_version.splice(at..at, new_indexes.clone());
+            agg.by_version.splice(at..at, new_indexes);
         }
-        agg.last = base + events.len() - 1;
+        agg.last = base + count - 1;
 
-        let positions: Vec<i64> = new_indexes.map(|i| i as i64 + 1).collect();
-        let last_position = (base + events.len()) as i64;
+        let last_position = (base + count) as i64;
         drop(guard);
         self.head.publish(last_position);
-        Ok(positions)
+        Appended::Stored {
+            first_position: base as i64 + 1,
+        }
     }
 
     pub fn events_for_sync(
@@ -222,21 +378,26 @@ impl MemoryEngine {
         after_position: Option<i64>,
     ) -> Result<String> {
         let inner = self.lock();
-        let Some(agg) = inner
-            .stream(stream)
-            .and_then(|s| s.aggregates.get(aggregate_id))
-        else {
-            return Ok("[]".to_string());
-        };
-        let after = after_position.unwrap_or(i64::MIN);
-        let size: usize = agg.by_version.iter().map(|&i| inner.approx(i)).sum();
-        let mut arr = JsonArray::with_capacity(size);
-        for &i in &agg.by_version {
-            if i as i64 + 1 > after {
-                inner.push_json(&mut arr, i);
-            }
+        let indexes = inner.indexes_for(stream, aggregate_id, after_position);
+        let size: usize = indexes.iter().map(|&i| inner.approx(i)).sum();
+        let mut arr = JsonArray::with_capacity(size + 2);
+        for &i in &indexes {
+            inner.push_json(&mut arr, i);
         }
         Ok(arr.finish())
+    }
+
+    /// Positions of the aggregate's events in version order (after
+    /// `after_position` when given).
+    pub fn positions_for_sync(
+        &self,
+        stream: &str,
+        aggregate_id: &str,
+        after_position: Option<i64>,
+    ) -> Vec<f64> {
+        let inner = self.lock();
+        let indexes = inner.indexes_for(stream, aggregate_id, after_position);
+        indexes.into_iter().map(|i| (i + 1) as f64).collect()
     }
 
     pub fn events_from_sync(
@@ -246,54 +407,25 @@ impl MemoryEngine {
         limit: Option<i64>,
     ) -> Result<String> {
         let inner = self.lock();
-        let limit = limit.map_or(usize::MAX, |l| l.max(0) as usize);
-        // Index of the first event with position > after.
-        let start = after_position.clamp(0, inner.events.len() as i64) as usize;
-
-        // One cursor per named stream that exists, at its first event past
-        // `start`.
-        let mut ids: Vec<u32> = streams
-            .iter()
-            .filter_map(|name| inner.stream_ids.get(name.as_str()).copied())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut cursors: Vec<&[usize]> = ids
-            .iter()
-            .map(|&id| &inner.streams[id as usize])
-            .map(|s| {
-                let at = s.events.partition_point(|&i| i < start);
-                &s.events[at..]
-            })
-            .filter(|rest| !rest.is_empty())
-            .collect();
-
+        let indexes = inner.indexes_from(streams, after_position, limit);
         let mut arr = JsonArray::with_capacity(256);
-        let mut count = 0usize;
-        if cursors.len() == 1 {
-            for &i in cursors[0].iter().take(limit) {
-                inner.push_json(&mut arr, i);
-            }
-            return Ok(arr.finish());
-        }
-        while count < limit {
-            // Pick the cursor whose next event has the lowest position. The
-            // number of streams is small, so a linear pick beats a heap.
-            let mut best: Option<usize> = None;
-            for (c, rest) in cursors.iter().enumerate() {
-                if let Some(&i) = rest.first() {
-                    if best.is_none_or(|b| i < cursors[b][0]) {
-                        best = Some(c);
-                    }
-                }
-            }
-            let Some(b) = best else { break };
-            let i = cursors[b][0];
-            cursors[b] = &cursors[b][1..];
+        for &i in &indexes {
             inner.push_json(&mut arr, i);
-            count += 1;
         }
         Ok(arr.finish())
+    }
+
+    /// Positions of the events of `streams` after `after_position`, in
+    /// position order, at most `limit`.
+    pub fn positions_from_sync(
+        &self,
+        streams: &[String],
+        after_position: i64,
+        limit: Option<i64>,
+    ) -> Vec<f64> {
+        let inner = self.lock();
+        let indexes = inner.indexes_from(streams, after_position, limit);
+        indexes.into_iter().map(|i| (i + 1) as f64).collect()
     }
 
     pub fn last_event_sync(
@@ -302,23 +434,20 @@ impl MemoryEngine {
         aggregate_id: Option<&str>,
     ) -> Result<Option<String>> {
         let inner = self.lock();
-        let mut best: Option<usize> = None;
-        for s in streams.iter().filter_map(|name| inner.stream(name)) {
-            let last = match aggregate_id {
-                Some(id) => s.aggregates.get(id).map(|a| a.last),
-                None => s.events.last().copied(),
-            };
-            if let Some(i) = last {
-                if best.is_none_or(|b| i > b) {
-                    best = Some(i);
-                }
-            }
-        }
-        Ok(best.map(|i| {
+        Ok(inner.last_index(streams, aggregate_id).map(|i| {
             let mut out = String::with_capacity(inner.approx(i));
             super::write_event(&mut out, &inner.event_ref(i));
             out
         }))
+    }
+
+    /// Position of the last event of `streams` (of that aggregate when
+    /// given), 0 when there is none.
+    pub fn last_position_sync(&self, streams: &[String], aggregate_id: Option<&str>) -> i64 {
+        let inner = self.lock();
+        inner
+            .last_index(streams, aggregate_id)
+            .map_or(0, |i| i as i64 + 1)
     }
 
     pub fn get_bookmark_sync(&self, name: &str) -> Result<i64> {
@@ -390,5 +519,75 @@ impl EventStore for MemoryEngine {
 
     async fn set_bookmark(&self, name: &str, position: i64) -> Result<()> {
         self.set_bookmark_sync(name, position)
+    }
+}
+
+#[cfg(test)]
+mod index_only_tests {
+    //! The napi store's index-only methods (payloads kept in JS).
+    use super::{Appended, MemoryEngine};
+
+    fn streams(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn appends_return_consecutive_first_positions_and_a_conflict_stores_nothing() {
+        let store = MemoryEngine::new();
+        assert_eq!(
+            store.append_versions_sync("s", "a", 1, 2),
+            Appended::Stored { first_position: 1 }
+        );
+        assert_eq!(
+            store.append_versions_sync("t", "b", 1, 1),
+            Appended::Stored { first_position: 3 }
+        );
+        // versions 2..3 overlap the stored version 2
+        assert_eq!(
+            store.append_versions_sync("s", "a", 2, 2),
+            Appended::Conflict {
+                existing_version: 2
+            }
+        );
+        assert_eq!(store.len(), 3);
+        assert_eq!(store.head().get(), 3);
+        assert_eq!(
+            store.append_versions_sync("s", "a", 3, 1),
+            Appended::Stored { first_position: 4 }
+        );
+    }
+
+    #[test]
+    fn positions_follow_versions_streams_and_limits() {
+        let store = MemoryEngine::new();
+        store.append_versions_sync("s", "a", 1, 2); // 1, 2
+        store.append_versions_sync("t", "b", 1, 1); // 3
+        store.append_versions_sync("s", "c", 1, 1); // 4
+        store.append_versions_sync("s", "a", 3, 1); // 5
+
+        assert_eq!(
+            store.positions_for_sync("s", "a", None),
+            vec![1.0, 2.0, 5.0]
+        );
+        assert_eq!(store.positions_for_sync("s", "a", Some(2)), vec![5.0]);
+        assert!(store.positions_for_sync("s", "zz", None).is_empty());
+
+        assert_eq!(
+            store.positions_from_sync(&streams(&["s", "t"]), 0, None),
+            vec![1.0, 2.0, 3.0, 4.0, 5.0]
+        );
+        assert_eq!(
+            store.positions_from_sync(&streams(&["s"]), 2, Some(1)),
+            vec![4.0]
+        );
+        assert_eq!(
+            store.positions_from_sync(&streams(&["t", "s"]), 1, Some(2)),
+            vec![2.0, 3.0]
+        );
+
+        assert_eq!(store.last_position_sync(&streams(&["s"]), None), 5);
+        assert_eq!(store.last_position_sync(&streams(&["s"]), Some("c")), 4);
+        assert_eq!(store.last_position_sync(&streams(&["t", "x"]), None), 3);
+        assert_eq!(store.last_position_sync(&streams(&["x"]), None), 0);
     }
 }
