@@ -31,27 +31,14 @@ const MiB = 1024 * KiB
 // ------------------------------------------------------------ known bugs
 
 const BUG = {
-  nativeLoneSurrogateEvent:
-    'bug: a native provider.append stores strings with a lone surrogate (in a value or the type) and refuses one in a key only with a JSON parse message ("unexpected end of hex escape"); expected INVALID_EVENT naming the lone surrogate before anything is stored (lib/native-provider.js or the core)',
-  nativeNameNul:
-    'bug: a native provider takes a stream name, aggregate id or bookmark name with NUL: memory and SQLite store it, PostgreSQL fails with DATABASE_ERROR "invalid byte sequence"; expected INVALID_ARGUMENT on every store (lib/native-provider.js or the core)',
-  nativeNameSurrogate:
-    'bug: a native provider turns a lone surrogate in a stream name, aggregate id or bookmark name into U+FFFD, so "\\ud800" and "\\udbff" are the same aggregate; expected INVALID_ARGUMENT (lib/native-provider.js or the core)',
-  nativeNumberExpected:
-    'bug: a string position or limit (and a null bookmark position) reaches napi and fails with code NumberExpected ("Failed to convert napi value String into rust type `f64`"), a code that is not ours and a message that does not name the argument; expected INVALID_ARGUMENT (lib/native-provider.js)',
-  handlerPosition:
-    "bug: handler.setPosition(bad) keeps the bad position in memory before the provider refuses it (and a user's provider stores it): getPosition() returns it and runOnce() fails with it; expected INVALID_ARGUMENT and the position unchanged (lib/handler.js)",
   knexMigrateEmptyName:
-    "divergence from evtstore: knex migrate({ client, events: '', bookmarks: 'b' }) creates a table named events (and with bookmarks: '' one named bookmarks), where evtstore's knex migrate skips a table whose name is empty (provider/knex.js)",
-  handlerBookmarkName:
-    'bug: createHandler takes a bookmark name with NUL or a lone surrogate; expected INVALID_ARGUMENT as for aggregate ids (lib/handler.js)',
+    "divergence from evtstore: knex migrate({ client, events: '', bookmarks: 'b' }) creates a table named events (and with bookmarks: '' one named bookmarks), where evtstore's knex migrate skips a table whose name is empty; the core's SqliteStore.migrate() creates both tables and has no way to create only one (it needs a per-table option in src/)",
 }
 
 // --------------------------------------------------------------- helpers
 
 const isNative = (f) => (f.native ? true : "a user's own provider checks its own arguments: not this package's code")
 const hasVariant = (f) => (f.variant ? true : 'this provider takes no table names or limit option')
-const todoOnNative = (reason) => (f) => (f.native ? reason : undefined)
 
 /** A string of `length` characters that no compression shrinks much. */
 function variedString(length) {
@@ -223,7 +210,7 @@ const REFUSED_EVENTS = [
   { what: 'an event whose type is a number', events: () => [{ type: 42 }], message: /"type"/ },
   { what: 'an event whose type is null', events: () => [{ type: null }], message: /"type"/ },
   { what: 'an event whose type is an object', events: () => [{ type: { name: 'created' } }], message: /"type"/ },
-  { what: 'an event that is a string', events: () => ['created'], message: /object|"type"/ },
+  { what: 'an event that is a string', events: () => ['created'], message: /must be an object with a string "type", got "created"/ },
   { what: 'an event that is null', events: () => [null], message: /object|"type"/ },
   { what: 'an event that is an array', events: () => [[{ type: 'created' }]], message: /object|"type"/ },
   { what: 'a BigInt value', events: () => [{ type: 'counted', n: 10n }], message: /BigInt/ },
@@ -237,31 +224,26 @@ const REFUSED_EVENTS = [
     what: 'a lone high surrogate in a value',
     events: () => [{ type: 't', s: 'a\ud800b' }],
     message: /lone surrogate/,
-    appendTodo: BUG.nativeLoneSurrogateEvent,
   },
   {
     what: 'a lone low surrogate in a nested array',
     events: () => [{ type: 't', list: [1, { s: '\udfff' }] }],
     message: /lone surrogate/,
-    appendTodo: BUG.nativeLoneSurrogateEvent,
   },
   {
     what: 'a surrogate pair in the wrong order',
     events: () => [{ type: 't', s: '\udc00\ud800' }],
     message: /lone surrogate/,
-    appendTodo: BUG.nativeLoneSurrogateEvent,
   },
   {
     what: 'a lone surrogate in a key',
     events: () => [{ type: 't', nested: { ['k\ud800']: 1 } }],
     message: /lone surrogate/,
-    appendTodo: BUG.nativeLoneSurrogateEvent,
   },
   {
     what: 'a lone surrogate in the type',
     events: () => [{ type: 'created\udbff' }],
     message: /lone surrogate/,
-    appendTodo: BUG.nativeLoneSurrogateEvent,
   },
 ]
 
@@ -368,7 +350,6 @@ for (const c of REFUSED_EVENTS) {
   CASES.push({
     title: `provider.append of ${c.what} is refused with INVALID_EVENT`,
     where: isNative,
-    todo: c.appendTodo ? todoOnNative(c.appendTodo) : undefined,
     run: (env) =>
       assertRefused(env, () => rawAppend(env, 'payloads', env.nextId(), c.events()), 'INVALID_EVENT', c.message, {
         streams: ['payloads'],
@@ -477,8 +458,8 @@ CASES.push({
 })
 
 const BAD_NAMES = [
-  { what: 'a NUL character', name: 'user\u0000one', message: /NUL/, bug: BUG.nativeNameNul },
-  { what: 'a lone surrogate', name: 'user\ud800', message: /lone surrogate/, bug: BUG.nativeNameSurrogate },
+  { what: 'a NUL character', name: 'user\u0000one', message: /NUL/ },
+  { what: 'a lone surrogate', name: 'user\ud800', message: /lone surrogate/ },
 ]
 for (const c of BAD_NAMES) {
   CASES.push({
@@ -504,13 +485,32 @@ for (const c of BAD_NAMES) {
   CASES.push({
     title: `provider.append with ${c.what} in the aggregate id or the stream name is refused with INVALID_ARGUMENT`,
     where: isNative,
-    todo: todoOnNative(c.bug),
     run: async (env) => {
       // the look-alike: a store that maps the bad name onto another must not
       // have stored anything under that one either
       const streams = ['payloads', c.name, 'user\ufffd', 'user']
       await assertRefused(env, () => rawAppend(env, 'payloads', c.name, [{ type: 't' }]), 'INVALID_ARGUMENT', c.message, { streams })
       await assertRefused(env, () => rawAppend(env, c.name, 'x', [{ type: 't' }]), 'INVALID_ARGUMENT', c.message, { streams })
+    },
+  })
+  CASES.push({
+    title: `reads with ${c.what} in a stream name, an aggregate id or a bookmark name are refused with INVALID_ARGUMENT`,
+    where: isNative,
+    run: async (env) => {
+      const p = env.provider
+      const reads = {
+        'getEventsFrom, a stream of the list': () => p.getEventsFrom(['seed', c.name], 0),
+        'getEventsFrom, one stream': () => p.getEventsFrom(c.name, 0),
+        'getEventsFor, the stream': () => p.getEventsFor(c.name, 's1'),
+        'getEventsFor, the aggregate id': () => p.getEventsFor('seed', c.name),
+        'getLastEventFor, a stream of the list': () => p.getLastEventFor(['seed', c.name]),
+        'getLastEventFor, the aggregate id': () => p.getLastEventFor('seed', c.name),
+        'getPosition, the bookmark name': () => p.getPosition(c.name),
+      }
+      for (const [what, read] of Object.entries(reads)) {
+        const err = await assertCode(read, 'INVALID_ARGUMENT', c.message)
+        assert.match(err.message, new RegExp(what.split(',')[0]), `${what}: the message does not name the method`)
+      }
     },
   })
 }
@@ -571,7 +571,6 @@ for (const c of BAD_NAMES) {
   CASES.push({
     title: `provider.setPosition with ${c.what} in the bookmark name is refused with INVALID_ARGUMENT`,
     where: isNative,
-    todo: todoOnNative(c.bug),
     run: (env) =>
       assertRefused(env, () => env.provider.setPosition(c.name, 5), 'INVALID_ARGUMENT', c.message, {
         bookmarks: [c.name, 'user\ufffd', 'user\udbff'],
@@ -579,7 +578,6 @@ for (const c of BAD_NAMES) {
   })
   CASES.push({
     title: `createHandler with ${c.what} in the bookmark name is refused with INVALID_ARGUMENT`,
-    todo: () => BUG.handlerBookmarkName,
     run: (env) =>
       assertRefused(env, () => env.createHandler(c.name, ['seed']).runOnce(), 'INVALID_ARGUMENT', c.message, {
         bookmarks: [c.name, 'user\ufffd'],
@@ -649,7 +647,6 @@ for (const limit of BAD_LIMITS) {
   CASES.push({
     title: `a provider limit of ${JSON.stringify(limit)} is refused with INVALID_ARGUMENT`,
     where: (f) => (f.variant || f.engine === 'memory' ? true : "a user's own provider checks its own options"),
-    todo: (f) => (f.engine === 'memory' && typeof limit === 'string' ? BUG.nativeNumberExpected : undefined),
     run: async (env) => {
       const { factory, ctx } = env
       if (factory.variant) {
@@ -677,7 +674,6 @@ for (const limit of BAD_LIMITS) {
   CASES.push({
     title: `getEventsFrom with a limit argument of ${JSON.stringify(limit)} is refused with INVALID_ARGUMENT`,
     where: isNative,
-    todo: typeof limit === 'string' ? todoOnNative(BUG.nativeNumberExpected) : undefined,
     run: (env) => assertRefused(env, () => env.provider.getEventsFrom(['seed'], 0, limit), 'INVALID_ARGUMENT', /limit/),
   })
 }
@@ -688,23 +684,19 @@ const BAD_POSITIONS = ['1', -1, 1.5, NaN, Infinity]
 const shownPosition = (p) => (typeof p === 'string' ? JSON.stringify(p) : String(p))
 
 for (const position of BAD_POSITIONS) {
-  const stringTodo = typeof position === 'string' ? todoOnNative(BUG.nativeNumberExpected) : undefined
   CASES.push({
     title: `getEventsFrom after position ${shownPosition(position)} is refused with INVALID_ARGUMENT`,
     where: isNative,
-    todo: stringTodo,
     run: (env) => assertRefused(env, () => env.provider.getEventsFrom(['seed'], position), 'INVALID_ARGUMENT', /position/i),
   })
   CASES.push({
     title: `getEventsFor after position ${shownPosition(position)} is refused with INVALID_ARGUMENT`,
     where: isNative,
-    todo: stringTodo,
     run: (env) => assertRefused(env, () => env.provider.getEventsFor('seed', 's1', position), 'INVALID_ARGUMENT', /position/i),
   })
   CASES.push({
     title: `provider.setPosition to ${shownPosition(position)} is refused with INVALID_ARGUMENT and the bookmark keeps its position`,
     where: isNative,
-    todo: stringTodo,
     run: (env) =>
       assertRefused(env, () => env.provider.setPosition('seed-bookmark', position), 'INVALID_ARGUMENT', /position/i),
   })
@@ -725,14 +717,12 @@ CASES.push({
 CASES.push({
   title: 'provider.setPosition to null is refused with INVALID_ARGUMENT and the bookmark keeps its position',
   where: isNative,
-  todo: todoOnNative(BUG.nativeNumberExpected),
   run: (env) => assertRefused(env, () => env.provider.setPosition('seed-bookmark', null), 'INVALID_ARGUMENT', /position/i),
 })
 
 for (const position of [...BAD_POSITIONS, null]) {
   CASES.push({
     title: `handler.setPosition(${shownPosition(position)}) is refused with INVALID_ARGUMENT and the handler keeps its position`,
-    todo: () => BUG.handlerPosition,
     run: async (env) => {
       const name = `handler-position-${env.nextId()}`
       const handler = env.createHandler(name, ['seed'])
@@ -746,6 +736,29 @@ for (const position of [...BAD_POSITIONS, null]) {
   })
 }
 
+CASES.push({
+  title: 'provider.append at version "1" (a string) is refused with INVALID_ARGUMENT',
+  where: isNative,
+  run: (env) =>
+    assertRefused(env, () => env.provider.append('payloads', env.nextId(), '1', [{ type: 't' }]), 'INVALID_ARGUMENT', /version/, {
+      streams: ['payloads'],
+    }),
+})
+
+CASES.push({
+  title: "handler.setPosition keeps what a user's provider may use as a position: a BigInt or an object (a BSON Timestamp)",
+  where: (f) => (f.engine === 'js' ? true : 'a native store keeps numbers only'),
+  run: async (env) => {
+    const name = `handler-opaque-position-${env.nextId()}`
+    const handler = env.createHandler(name, ['seed'])
+    const timestamp = { high: 0, low: 2 }
+    await handler.setPosition(timestamp)
+    assert.deepEqual(await env.provider.getPosition(name), timestamp)
+    await handler.setPosition(3n)
+    assert.equal(await env.provider.getPosition(name), 3n)
+  },
+})
+
 // --- empty stream lists
 
 CASES.push({
@@ -754,6 +767,33 @@ CASES.push({
   run: async (env) => {
     await assertRefused(env, () => env.provider.getEventsFrom([], 0), 'INVALID_ARGUMENT', /stream/)
     await assertRefused(env, () => env.provider.getLastEventFor([]), 'INVALID_ARGUMENT', /stream/)
+  },
+})
+
+CASES.push({
+  title: 'a stream list holding a stream that is no string is refused with INVALID_ARGUMENT naming the stream name',
+  where: isNative,
+  run: async (env) => {
+    await assertRefused(env, () => env.provider.getEventsFrom(['seed', 42], 0), 'INVALID_ARGUMENT', /stream name must be a string, got 42/)
+    await assertRefused(env, () => env.provider.getLastEventFor(['seed', null]), 'INVALID_ARGUMENT', /stream name must be a string, got null/)
+  },
+})
+
+CASES.push({
+  title: 'a handler on a stream name with NUL or a lone surrogate is refused with INVALID_ARGUMENT (domain and root createHandler)',
+  run: async (env) => {
+    for (const c of BAD_NAMES) {
+      await assertRefused(env, () => env.createHandler('bad-stream', ['seed', c.name]), 'INVALID_ARGUMENT', c.message, {
+        bookmarks: ['bad-stream'],
+      })
+      await assertRefused(
+        env,
+        () => root().createHandler({ bookmark: 'bad-stream', streams: [c.name], provider: env.provider }),
+        'INVALID_ARGUMENT',
+        c.message,
+        { bookmarks: ['bad-stream'] }
+      )
+    }
   },
 })
 

@@ -7,6 +7,9 @@
 //    server is never stopped).
 // 2. Handler callbacks that throw, started handlers: onError gets the event
 //    that threw (runOnce is covered by behaviour.test.js).
+// 2b. A read or bookmark write of a started handler that fails with a
+//    retryable error is tried again at the next poll, a callback that throws
+//    only after retryDelay (faults injected into a provider wrapper).
 // 3. A process killed with SIGKILL in the middle of a catch-up (SQLite file
 //    and PostgreSQL): the next handler on the bookmark re-delivers at most
 //    the batch that was in flight.
@@ -23,6 +26,7 @@ const { spawn } = require('node:child_process')
 const { root, provider: providerModule } = require('./pkg')
 const { makeDomain, deferred, withTimeout, delay, caught } = require('./helpers')
 const { factories, tempDir, removeDir } = require('./providers')
+const { createJsProvider } = require('./js-provider')
 const { describePg, createDatabase, query } = require('./pg-server')
 const { createCluster } = require('./pg-cluster')
 
@@ -591,6 +595,117 @@ for (const factory of factories.filter((f) => THROWING.includes(f.name))) {
       assert.equal(event.position, p[1])
       assert.equal(event.event.type, 'loggedIn')
       assert.equal(await provider.getPosition('lenient-started'), p[2])
+    })
+  })
+}
+
+// ---------------------------------------------------------------------------
+// 2b. A retryable store fault in a started handler
+// ---------------------------------------------------------------------------
+
+/** An error as the core reports a database that cannot be reached for a moment. */
+function retryableFault(what) {
+  const err = new Error(`${what}: cannot connect (a fault injected by the test)`)
+  err.code = 'CANNOT_CONNECT'
+  err.retryable = true
+  return err
+}
+
+const FAULTY_STORES = {
+  'plain JavaScript provider': () => createJsProvider(),
+  // the spread keeps the native store: the handler waits on the core's waiter
+  memory: () => providerModule('memory').createProvider(),
+}
+
+for (const [name, create] of Object.entries(FAULTY_STORES)) {
+  describe(`faults: a retryable store fault in a started handler [${name}]`, () => {
+    // far longer than a test may take: only a retry at the next poll passes
+    const timing = { retryDelay: 60000, pollInterval: 50 }
+
+    /** A provider with two users events, and a wrapper of it whose onError records. */
+    async function setUp(overrides) {
+      const base = create()
+      for (const id of ['u1', 'u2']) {
+        await base.append('users', id, 1, base.createEvents('users', id, 1, [{ type: 'loggedIn' }]))
+      }
+      const errors = []
+      const provider = { ...base, onError: (err) => errors.push(err), ...overrides(base) }
+      const last = await base.getLastEventFor('users')
+      return { base, provider, errors, last }
+    }
+
+    it('a read that fails once with a retryable error is tried again at the next poll, not after retryDelay', async () => {
+      let failures = 0
+      const { provider, errors } = await setUp((base) => ({
+        async getEventsFrom(...args) {
+          if (failures++ === 0) throw retryableFault('getEventsFrom')
+          return base.getEventsFrom(...args)
+        },
+      }))
+      const handler = root().createHandler({ bookmark: 'after-read-fault', streams: ['users'], provider, ...timing })
+      const ids = []
+      const both = deferred()
+      handler.handle('users', 'loggedIn', (id) => {
+        ids.push(id)
+        if (ids.length === 2) both.resolve()
+      })
+      handler.start()
+      try {
+        await withTimeout(both.promise, 2000, `the events after a failed read (retryDelay ${timing.retryDelay} ms)`)
+      } finally {
+        await handler.stop()
+      }
+      assert.deepEqual(ids, ['u1', 'u2'])
+      assert.deepEqual(
+        errors.map((e) => e.code),
+        ['CANNOT_CONNECT']
+      )
+    })
+
+    it('a bookmark write that fails once with a retryable error is tried again at the next poll, and nothing is handled twice', async () => {
+      let failures = 0
+      const { base, provider, errors, last } = await setUp((base) => ({
+        async setPosition(...args) {
+          if (failures++ === 0) throw retryableFault('setPosition')
+          return base.setPosition(...args)
+        },
+      }))
+      const handler = root().createHandler({ bookmark: 'after-write-fault', streams: ['users'], provider, ...timing })
+      const ids = []
+      handler.handle('users', 'loggedIn', (id) => void ids.push(id))
+      handler.start()
+      try {
+        await waitFor(
+          async () => (await base.getPosition('after-write-fault')) === last.position,
+          2000,
+          `the bookmark written after a failed write (retryDelay ${timing.retryDelay} ms)`
+        )
+      } finally {
+        await handler.stop()
+      }
+      assert.deepEqual(ids, ['u1', 'u2'])
+      assert.deepEqual(
+        errors.map((e) => e.code),
+        ['CANNOT_CONNECT']
+      )
+    })
+
+    it('a callback that throws an error marked retryable still waits retryDelay before its event is tried again', async () => {
+      const { provider, errors } = await setUp(() => ({}))
+      const handler = root().createHandler({ bookmark: 'callback-fault', streams: ['users'], provider, ...timing })
+      let attempts = 0
+      handler.handle('users', 'loggedIn', () => {
+        attempts++
+        throw retryableFault('the callback')
+      })
+      handler.start()
+      try {
+        await waitFor(() => errors.length === 1, 2000, 'the callback failure reported to onError')
+        await delay(10 * timing.pollInterval)
+        assert.equal(attempts, 1, 'the callback was retried before retryDelay')
+      } finally {
+        await handler.stop()
+      }
     })
   })
 }

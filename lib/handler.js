@@ -6,6 +6,7 @@ const {
   MemoryBookmark,
   toMeta,
   isPositionZero,
+  assertName,
   describe,
   assertPositiveInteger,
   assertNonNegativeNumber,
@@ -24,6 +25,8 @@ const KEEP_ALIVE_MS = 1 << 30
 function checkBookmark(bookmark) {
   if (typeof bookmark === 'string') {
     if (bookmark === '') throw codedError('INVALID_ARGUMENT', 'handler: the bookmark name must not be empty', TypeError)
+    // refused for every provider: the stores would not keep such a name as it is
+    assertName(bookmark, 'the bookmark name', 'handler')
     return bookmark
   }
   if (
@@ -55,8 +58,27 @@ function checkStreams(streams) {
     if (typeof s !== 'string' || s === '') {
       throw codedError('INVALID_ARGUMENT', `handler: every stream must be a non-empty string, got ${describe(s)}`, TypeError)
     }
+    assertName(s, 'the stream name', 'handler')
   }
   return [...list]
+}
+
+/**
+ * Throws INVALID_ARGUMENT unless `pos` can be a position handed to
+ * handler.setPosition: an integer (or BigInt) >= 0, or an object, which a
+ * user's provider may use as its position (evtstore's MongoDB provider keeps
+ * a BSON Timestamp). Strings, null and numbers that are no position are
+ * refused before the handler or the store keeps them.
+ * @param {any} pos
+ */
+function checkPosition(pos) {
+  if (typeof pos === 'object' && pos !== null) return
+  if (typeof pos === 'bigint' ? pos >= 0n : Number.isInteger(pos) && pos >= 0) return
+  throw codedError(
+    'INVALID_ARGUMENT',
+    `handler.setPosition: the position must be a non-negative integer (the position of the last event handled, 0 to start over), got ${describe(pos)}`,
+    TypeError
+  )
 }
 
 /**
@@ -249,18 +271,19 @@ function createEngine(opts) {
   /**
    * Reads one batch and handles it. Resolves with the number of events read.
    * @param {() => boolean} active false: stop before the next event
+   * @param {{ inUserCode: boolean }} [failure] set when what threw is a callback or a hook, not the store
    */
-  async function batch(active) {
+  async function batch(active, failure) {
     if (!active()) return 0
     const p = await getProvider()
     const myEpoch = epoch
-    if (hooks.preRun) await hooks.preRun()
+    if (hooks.preRun) await userCode(() => hooks.preRun(), failure)
     let pos = position
     if (pos === undefined) pos = await startPosition()
     const limit = opts.batchSize !== undefined ? opts.batchSize : p.limit ? undefined : DEFAULT_BATCH_SIZE
     const events = await p.getEventsFrom(streams, pos, limit)
     let handled = 0
-    let failure
+    let thrown
     let failed = false
     for (let i = 0; i < events.length; i++) {
       if (epoch !== myEpoch || !active()) break
@@ -279,7 +302,7 @@ function createEngine(opts) {
         } catch (err) {
           attachEvent(err, ev)
           if (!continueOnError) {
-            failure = err
+            thrown = err
             failed = true
             break
           }
@@ -303,9 +326,25 @@ function createEngine(opts) {
         }
       }
     }
-    if (failed) throw failure
-    if (hooks.postRun) await hooks.postRun(events.length, handled)
+    if (failed) {
+      if (failure) failure.inUserCode = true
+      throw thrown
+    }
+    if (hooks.postRun) await userCode(() => hooks.postRun(events.length, handled), failure)
     return events.length
+  }
+
+  /**
+   * @param {() => any} fn a hook
+   * @param {{ inUserCode: boolean }} [failure]
+   */
+  async function userCode(fn, failure) {
+    try {
+      await fn()
+    } catch (err) {
+      if (failure) failure.inUserCode = true
+      throw err
+    }
   }
 
   const always = () => true
@@ -370,6 +409,7 @@ function createEngine(opts) {
     let waiter
     try {
       while (active()) {
+        const failure = { inUserCode: false }
         try {
           const p = await getProvider()
           const store = p[NATIVE] ? await p[NATIVE] : undefined
@@ -381,7 +421,7 @@ function createEngine(opts) {
           }
           // the head is taken BEFORE the read: an append after it wakes the wait
           const mark = store ? store.head() : wakeup.seq(p)
-          const read = await withLock(() => batch(active))
+          const read = await withLock(() => batch(active, failure))
           if (read > 0 || !active()) continue
           if (store) {
             await waiter.wait(mark, pollInterval)
@@ -394,7 +434,11 @@ function createEngine(opts) {
         } catch (err) {
           report(err, err && err.event)
           if (!active()) break
-          await sleep(retryDelay)
+          // a read or bookmark write that may pass by itself (a database
+          // restarting) is tried again at the next poll; a callback that
+          // threw waits retryDelay, as in evtstore
+          const storeFault = !failure.inUserCode && err !== null && typeof err === 'object' && err.retryable === true
+          await sleep(storeFault ? Math.min(retryDelay, pollInterval) : retryDelay)
           if (waiter) {
             const w = waiter
             cancelWait = () => w.cancel()
@@ -451,6 +495,7 @@ function createEngine(opts) {
    */
   async function setPosition(pos) {
     if (pos !== undefined) {
+      checkPosition(pos)
       epoch++
       position = pos
     }

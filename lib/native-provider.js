@@ -1,7 +1,18 @@
 'use strict'
 
 const { fromNative, codedError } = require('./errors')
-const { NATIVE, toArray, assertEvent, isPlainObject, isThenable, quiet } = require('./util')
+const {
+  NATIVE,
+  assertEvent,
+  assertName,
+  assertStreams,
+  assertNonNegativeInteger,
+  readLimit,
+  assertNoLoneSurrogate,
+  isPlainObject,
+  isThenable,
+  quiet,
+} = require('./util')
 
 /**
  * JSON text of StoreEvents from the core -> StoreEvent objects with Dates.
@@ -24,6 +35,9 @@ function parseEvent(json) {
   ev.timestamp = new Date(ev.timestamp)
   return ev
 }
+
+/** What to pass as the position of a read. */
+const READ_FROM_START = "an event's position, or 0 or null to read from the start"
 
 /** @param {any} ts */
 function toMillis(ts) {
@@ -87,6 +101,7 @@ function createNativeProvider(opts) {
 
     /** @param {string} bookmark */
     async getPosition(bookmark) {
+      assertName(bookmark, 'the bookmark name', 'getPosition')
       const s = await store()
       try {
         return await s.getBookmark(bookmark)
@@ -100,6 +115,8 @@ function createNativeProvider(opts) {
      * @param {number} position
      */
     async setPosition(bookmark, position) {
+      assertName(bookmark, 'the bookmark name', 'setPosition')
+      assertNonNegativeInteger(position, 'setPosition: the position', 'the position of the last event handled, 0 for none')
       const s = await store()
       try {
         await s.setBookmark(bookmark, position)
@@ -114,11 +131,13 @@ function createNativeProvider(opts) {
      * @param {number} [limit]
      */
     async getEventsFrom(stream, position, limit) {
+      const streams = assertStreams(stream, 'getEventsFrom')
+      if (position != null) assertNonNegativeInteger(position, 'getEventsFrom: the position to read after', READ_FROM_START)
+      const lim = readLimit(limit, provider.limit, 'getEventsFrom')
       const s = await store()
-      const lim = limit === undefined || limit === null ? provider.limit : limit
       let json
       try {
-        json = await s.eventsFrom(toArray(stream), position == null ? 0 : position, lim == null ? undefined : lim)
+        json = await s.eventsFrom(streams, position == null ? 0 : position, lim)
       } catch (err) {
         throw fail(err)
       }
@@ -131,6 +150,11 @@ function createNativeProvider(opts) {
      * @param {number} [fromPosition]
      */
     async getEventsFor(stream, aggregateId, fromPosition) {
+      assertName(stream, 'the stream name', 'getEventsFor')
+      assertName(aggregateId, 'the aggregate id', 'getEventsFor')
+      if (fromPosition != null) {
+        assertNonNegativeInteger(fromPosition, 'getEventsFor: the position to read after', READ_FROM_START)
+      }
       const s = await store()
       let json
       try {
@@ -146,10 +170,12 @@ function createNativeProvider(opts) {
      * @param {string} [aggregateId]
      */
     async getLastEventFor(stream, aggregateId) {
+      const streams = assertStreams(stream, 'getLastEventFor')
+      if (aggregateId) assertName(aggregateId, 'the aggregate id', 'getLastEventFor')
       const s = await store()
       let json
       try {
-        json = await s.lastEvent(toArray(stream), aggregateId ? aggregateId : undefined)
+        json = await s.lastEvent(streams, aggregateId ? aggregateId : undefined)
       } catch (err) {
         throw fail(err)
       }
@@ -167,6 +193,9 @@ function createNativeProvider(opts) {
      * @param {any[]} events
      */
     async append(stream, aggregateId, version, events) {
+      assertName(stream, 'the stream name', 'append')
+      assertName(aggregateId, 'the aggregate id', 'append')
+      assertNonNegativeInteger(version, 'append: the version', 'the version of the first event')
       if (!Array.isArray(events)) {
         throw codedError('INVALID_EVENT', 'append: expected an array of events', TypeError)
       }
@@ -176,7 +205,8 @@ function createNativeProvider(opts) {
         const item = events[i]
         let event = item
         let ms = NaN
-        if (isPlainObject(item) && typeof item.type !== 'string' && isPlainObject(item.event)) {
+        // a StoreEvent: its event is checked (and named in a refusal), not the wrapper
+        if (isPlainObject(item) && typeof item.type !== 'string' && 'event' in item) {
           event = item.event
           ms = toMillis(item.timestamp)
         }
@@ -196,6 +226,7 @@ function createNativeProvider(opts) {
         err.cause = cause
         throw err
       }
+      assertNoLoneSurrogate(json, () => items.map((item) => item.event), `append to ${stream}/${aggregateId}`)
       const s = await store()
       let positions
       try {

@@ -215,6 +215,74 @@ function assertName(name, what, where) {
   }
 }
 
+/**
+ * The stream list of a read (one name or an array), each name checked with
+ * assertName.
+ * @param {any} stream
+ * @param {string} where
+ * @returns {string[]}
+ */
+function assertStreams(stream, where) {
+  const list = toArray(stream)
+  for (let i = 0; i < list.length; i++) assertName(list[i], 'the stream name', where)
+  return list
+}
+
+/**
+ * Throws INVALID_ARGUMENT unless `value` is a position or version as the
+ * stores keep it: an integer >= 0. A numeric string such as "1" is refused,
+ * not converted, as the core would refuse it with a code that is not ours.
+ * @param {any} value
+ * @param {string} what e.g. 'getEventsFrom: the position to read after'
+ * @param {string} hint what to pass instead
+ */
+function assertNonNegativeInteger(value, what, hint) {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw invalid('INVALID_ARGUMENT', `${what} must be a non-negative integer (${hint}), got ${describe(value)}`)
+  }
+}
+
+/**
+ * The limit of a getEventsFrom: the `limit` argument, else the provider's
+ * `limit` property (which a user may set at any time), else none.
+ * @param {any} limit
+ * @param {any} providerLimit
+ * @param {string} where
+ * @returns {number | undefined}
+ */
+function readLimit(limit, providerLimit, where) {
+  if (limit !== undefined && limit !== null) {
+    assertPositiveInteger(limit, `${where}: the limit`)
+    return limit
+  }
+  if (providerLimit === undefined || providerLimit === null) return undefined
+  assertPositiveInteger(providerLimit, `${where}: provider.limit (the most events read at once)`)
+  return providerLimit
+}
+
+/**
+ * Throws INVALID_EVENT when one of the events holds a lone surrogate. `json`
+ * is the JSON text the caller built from them anyway: JSON.stringify writes
+ * a lone surrogate as the escape text \udXXX and keeps a pair as it is, so
+ * text without "\ud" needs no walk. Text with it (a lone surrogate, or a
+ * backslash before "ud" in some value) is walked to find the path.
+ * @param {string} json
+ * @param {() => any[]} events the events `json` was built from
+ * @param {string} where
+ */
+function assertNoLoneSurrogate(json, events, where) {
+  if (!json.includes('\\ud')) return
+  const lone = findLoneSurrogate(events(), 'events')
+  if (lone) {
+    throw codedError(
+      'INVALID_EVENT',
+      `${where}: an event cannot be stored: ${lone} holds a lone surrogate ` +
+        '(a UTF-16 half of a pair, U+D800..U+DFFF), which is no Unicode text; nothing was stored',
+      TypeError
+    )
+  }
+}
+
 /** @param {any} value */
 function describe(value) {
   if (value === null) return 'null'
@@ -282,6 +350,10 @@ module.exports = {
   hasLoneSurrogate,
   findLoneSurrogate,
   assertName,
+  assertStreams,
+  assertNonNegativeInteger,
+  readLimit,
+  assertNoLoneSurrogate,
   describe,
   invalid,
   assertPositiveInteger,

@@ -2,8 +2,20 @@
 
 const { loadNative } = require('../lib/native')
 const { fromNative, codedError, VersionError } = require('../lib/errors')
-const { NATIVE, toArray, assertEvent, isPlainObject } = require('../lib/util')
+const {
+  NATIVE,
+  assertEvent,
+  assertName,
+  assertStreams,
+  assertNonNegativeInteger,
+  readLimit,
+  assertNoLoneSurrogate,
+  isPlainObject,
+} = require('../lib/util')
 const { createEvents } = require('../lib/native-provider')
+
+/** What to pass as the position of a read. */
+const READ_FROM_START = "an event's position, or 0 or null to read from the start"
 
 /** @param {any} ts */
 function toMillis(ts) {
@@ -60,14 +72,16 @@ function createProvider(initEvents, onError) {
    * @param {string} where
    */
   function storeCopies(stream, aggregateId, version, payloads, timestamps, where) {
-    let copies
+    let json
     try {
-      copies = JSON.parse(JSON.stringify(payloads))
+      json = JSON.stringify(payloads)
     } catch (cause) {
       const err = codedError('INVALID_EVENT', `${where}: an event cannot be stored as JSON (${cause && cause.message})`, TypeError)
       err.cause = cause
       throw err
     }
+    assertNoLoneSurrogate(json, () => payloads, where)
+    const copies = JSON.parse(json)
     // a toJSON() may have turned an event into something else
     for (let i = 0; i < copies.length; i++) assertEvent(copies[i], where)
     const first = native(() => store.appendVersions(stream, aggregateId, version, copies.length))
@@ -103,6 +117,7 @@ function createProvider(initEvents, onError) {
 
     /** @param {string} bookmark */
     async getPosition(bookmark) {
+      assertName(bookmark, 'the bookmark name', 'getPosition')
       return native(() => store.getBookmark(bookmark))
     },
 
@@ -111,6 +126,8 @@ function createProvider(initEvents, onError) {
      * @param {number} position
      */
     async setPosition(bookmark, position) {
+      assertName(bookmark, 'the bookmark name', 'setPosition')
+      assertNonNegativeInteger(position, 'setPosition: the position', 'the position of the last event handled, 0 for none')
       native(() => store.setBookmark(bookmark, position))
     },
 
@@ -120,10 +137,10 @@ function createProvider(initEvents, onError) {
      * @param {number} [limit]
      */
     async getEventsFrom(stream, position, limit) {
-      const lim = limit === undefined || limit === null ? provider.limit : limit
-      const positions = native(() =>
-        store.positionsFrom(toArray(stream), position == null ? 0 : position, lim == null ? undefined : lim)
-      )
+      const streams = assertStreams(stream, 'getEventsFrom')
+      if (position != null) assertNonNegativeInteger(position, 'getEventsFrom: the position to read after', READ_FROM_START)
+      const lim = readLimit(limit, provider.limit, 'getEventsFrom')
+      const positions = native(() => store.positionsFrom(streams, position == null ? 0 : position, lim))
       return toStoreEvents(positions)
     },
 
@@ -133,6 +150,11 @@ function createProvider(initEvents, onError) {
      * @param {number} [fromPosition]
      */
     async getEventsFor(stream, aggregateId, fromPosition) {
+      assertName(stream, 'the stream name', 'getEventsFor')
+      assertName(aggregateId, 'the aggregate id', 'getEventsFor')
+      if (fromPosition != null) {
+        assertNonNegativeInteger(fromPosition, 'getEventsFor: the position to read after', READ_FROM_START)
+      }
       const positions = native(() =>
         store.positionsFor(stream, aggregateId, fromPosition == null ? undefined : fromPosition)
       )
@@ -144,7 +166,9 @@ function createProvider(initEvents, onError) {
      * @param {string} [aggregateId]
      */
     async getLastEventFor(stream, aggregateId) {
-      const position = native(() => store.lastPosition(toArray(stream), aggregateId ? aggregateId : undefined))
+      const streams = assertStreams(stream, 'getLastEventFor')
+      if (aggregateId) assertName(aggregateId, 'the aggregate id', 'getLastEventFor')
+      const position = native(() => store.lastPosition(streams, aggregateId ? aggregateId : undefined))
       return position > 0 ? toStoreEvents([position])[0] : undefined
     },
 
@@ -159,6 +183,9 @@ function createProvider(initEvents, onError) {
      * @param {any[]} events
      */
     async append(stream, aggregateId, version, events) {
+      assertName(stream, 'the stream name', 'append')
+      assertName(aggregateId, 'the aggregate id', 'append')
+      assertNonNegativeInteger(version, 'append: the version', 'the version of the first event')
       if (!Array.isArray(events)) {
         throw codedError('INVALID_EVENT', 'append: expected an array of events', TypeError)
       }
@@ -170,7 +197,8 @@ function createProvider(initEvents, onError) {
         const item = events[i]
         let event = item
         let ms = NaN
-        if (isPlainObject(item) && typeof item.type !== 'string' && isPlainObject(item.event)) {
+        // a StoreEvent: its event is checked (and named in a refusal), not the wrapper
+        if (isPlainObject(item) && typeof item.type !== 'string' && 'event' in item) {
           event = item.event
           ms = toMillis(item.timestamp)
         }
@@ -227,6 +255,8 @@ function preload(initEvents, append) {
         TypeError
       )
     }
+    assertName(ev.stream, 'the stream name', where)
+    assertName(ev.aggregateId, 'the aggregate id', where)
     assertEvent(ev.event, where)
     const key = JSON.stringify([ev.stream, ev.aggregateId])
     const version = Number.isSafeInteger(ev.version) && ev.version > 0 ? ev.version : (versions.get(key) || 0) + 1
