@@ -161,6 +161,13 @@ type AggregateOptions<E extends Event, A extends Aggregate, S extends string, R>
 type ProvidedOptions<E extends Event, A extends Aggregate> = StorableAggregate<E, A> & {
   provider: Provider<E> | Promise<Provider<E>>
   useCache?: boolean
+  /**
+   * With `useCache`: the most aggregates kept per aggregate type (a positive
+   * integer); the least recently loaded one is dropped first and folded from
+   * the store again when next loaded. Absent: no bound (every aggregate ever
+   * loaded stays cached, as in evtstore).
+   */
+  cacheSize?: number
 }
 
 /**
@@ -250,7 +257,13 @@ export type DomainHandlerOpts = {
   pollInterval?: number
   /** evtstore-rs: the most events read per batch. Default: the provider's `limit`, else 1000. */
   batchSize?: number
-  /** evtstore-rs: how long (ms) a started handler waits before retrying after a failure. Default 10000. */
+  /**
+   * evtstore-rs: how long (ms) a started handler waits before retrying after
+   * a callback or hook threw, or a read or bookmark write failed with an error
+   * that is not `retryable`. A `retryable` one (a database restarting) is
+   * tried again at the next poll (`pollInterval`, or `retryDelay` if shorter).
+   * Default 10000.
+   */
   retryDelay?: number
 }
 
@@ -308,6 +321,13 @@ type DomainOpts = {
   provider: Provider<any> | Promise<Provider<any>>
   /** Keep each folded aggregate and read only newer events next time. */
   useCache?: boolean
+  /**
+   * With `useCache`: the most aggregates kept per aggregate type (a positive
+   * integer); the least recently loaded one is dropped first and folded from
+   * the store again when next loaded. Absent: no bound (every aggregate ever
+   * loaded stays cached, as in evtstore).
+   */
+  cacheSize?: number
 }
 
 type StreamsOf<T extends AggregateStore> = T[keyof T]['stream']
@@ -357,6 +377,13 @@ export type DomainOptions<E extends Event, A extends Aggregate> = {
   fold: Fold<E, A>
   provider: Provider<E> | Promise<Provider<E>>
   useCache?: boolean
+  /**
+   * With `useCache`: the most aggregates kept per aggregate type (a positive
+   * integer); the least recently loaded one is dropped first and folded from
+   * the store again when next loaded. Absent: no bound (every aggregate ever
+   * loaded stays cached, as in evtstore).
+   */
+  cacheSize?: number
 }
 
 /** createDomainV1's domain: one aggregate, its commands and handlers. */

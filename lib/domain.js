@@ -1,6 +1,6 @@
 'use strict'
 
-const { createProvidedAggregate, createPersistedAggregate } = require('./aggregate')
+const { createProvidedAggregate, createPersistedAggregate, checkCacheSize } = require('./aggregate')
 const { createEngine, publicMethods } = require('./handler')
 const { execute, commandNames, defineOwn, checkId } = require('./commands')
 const { codedError } = require('./errors')
@@ -12,14 +12,15 @@ const { isPlainObject, assertName } = require('./util')
  */
 function checkDomainOptions(opts, fn) {
   if (!isPlainObject(opts) || !opts.provider) {
-    throw codedError('INVALID_ARGUMENT', `${fn}: the first argument must be { provider, useCache? }`, TypeError)
+    throw codedError('INVALID_ARGUMENT', `${fn}: the first argument must be { provider, useCache?, cacheSize? }`, TypeError)
   }
+  checkCacheSize(opts.cacheSize, fn)
 }
 
 /**
  * A domain over several aggregates sharing one provider: returns the
  * provided aggregates (`domain.<name>`) and a createHandler for their streams.
- * @param {{ provider: any, useCache?: boolean }} opts
+ * @param {{ provider: any, useCache?: boolean, cacheSize?: number }} opts
  * @param {Record<string, any>} aggregates StorableAggregates from createAggregate
  */
 function createDomainV2(opts, aggregates) {
@@ -35,7 +36,7 @@ function createDomainV2(opts, aggregates) {
       throw codedError('INVALID_ARGUMENT', `createDomain: "${key}" is not an aggregate from createAggregate()`, TypeError)
     }
     if (typeof storable.stream === 'string') assertName(storable.stream, 'the stream name', `createDomain: "${key}"`)
-    const aggOpts = { ...storable, provider: opts.provider, useCache: opts.useCache }
+    const aggOpts = { ...storable, provider: opts.provider, useCache: opts.useCache, cacheSize: opts.cacheSize }
     const provided =
       aggOpts.persistAggregate && aggOpts.version
         ? createPersistedAggregate(aggOpts)
@@ -61,7 +62,7 @@ function createDomainV2(opts, aggregates) {
 }
 
 /**
- * @param {{ provider: any, useCache?: boolean }} opts
+ * @param {{ provider: any, useCache?: boolean, cacheSize?: number }} opts
  * @param {Record<string, any>} aggregates
  */
 function createDomain(opts, aggregates) {
@@ -70,7 +71,7 @@ function createDomain(opts, aggregates) {
 
 /**
  * evtstore's first domain API: one aggregate, its commands and its handlers.
- * @param {{ aggregate: () => object, stream: string, fold: Function, provider: any, useCache?: boolean }} opts
+ * @param {{ aggregate: () => object, stream: string, fold: Function, provider: any, useCache?: boolean, cacheSize?: number }} opts
  * @param {Record<string, Function>} handlers command handlers
  */
 function createDomainV1(opts, handlers) {
@@ -86,6 +87,7 @@ function createDomainV1(opts, handlers) {
     fold: opts.fold,
     provider: opts.provider,
     useCache: opts.useCache,
+    cacheSize: opts.cacheSize,
   })
 
   /** @type {Record<string, Function>} */
