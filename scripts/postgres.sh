@@ -4,7 +4,9 @@
 # `start` prints the admin URL the tests read from EVTSTORE_TEST_PG_URL.
 # `stop` shuts down cleanly (pg_ctl -m fast); `stop immediate` kills the server
 # the way a crash does (crash recovery at the next start).
-# Settings: PGPORT (default 55432), EVTSTORE_PG_DIR (default /tmp/evtstore-rs-pg).
+# Settings: PGPORT (default 55432), EVTSTORE_PG_DIR (default /tmp/evtstore-rs-pg),
+# EVTSTORE_PG_FSYNC (default off: test data needs no durability; use on for
+# benchmarks, so that commits cost what they cost in production).
 # TCP connections need a password (SCRAM), so that the tests check that the
 # password really reaches the server; the Unix socket in $EVTSTORE_PG_DIR is
 # trusted (this script's own psql calls, and the socket tests). TLS is on, with
@@ -89,7 +91,7 @@ start() {
   make_cert
   if ! as_postgres "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
     as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-      -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=300" start >/dev/null
+      -o "-h 127.0.0.1 -p $port -k $dir -c fsync=${EVTSTORE_PG_FSYNC:-off} -c max_connections=300" start >/dev/null
   fi
   # TLS on (ALTER SYSTEM: kept in the data dir), and the reload also applies
   # pg_hba.conf to a data dir made by an older version of this script
