@@ -1061,7 +1061,7 @@ async fn pg_writes_exact_json_for_any_stored_row() {
         ..tricky.find(r#"}},{"timestamp":-5"#).expect("end") + 1];
     assert!(
         first.starts_with(&format!(
-            r#"[{{"stream":"we\"ird\n\u0001{}","aggregateId":"id\u0001é","version":1,"position":1,"timestamp":1700000000000,"event":{expected_event}}},"#,
+            r#"{{"s":["we\"ird\n\u0001{0}","we\"ird\n\u0001{0}","we\"ird\n\u0001{0}"],"a":["id\u0001é","id\u0001é","id\u0001é"],"v":[1,2,3],"p":[1,2,3],"t":[1700000000000,-5,8640000000000000],"e":[{expected_event},"#,
             '\u{7f}'
         )),
         "{first}"
@@ -1087,7 +1087,7 @@ async fn pg_writes_exact_json_for_any_stored_row() {
             .events_from(&strings(&["none"]), 0, None)
             .await
             .expect("from"),
-        "[]"
+        NO_EVENTS
     );
     let last = store.last_event(&streams, None).await.expect("last");
     assert!(

@@ -598,6 +598,18 @@ impl PostgresEngine {
         }
     }
 
+    /// The error of an append whose connection broke after the statement
+    /// was sent and whose retry then failed: the first attempt may have
+    /// committed, and nobody can tell until the server is reachable again.
+    fn outcome_unknown(&self, err: StoreError) -> StoreError {
+        StoreError::ConnectionLost {
+            location: self.location.clone(),
+            reason: format!(
+                "the connection broke while an append was being sent, and trying again failed ({err}): the events may have been stored; reload the aggregate before retrying the command"
+            ),
+        }
+    }
+
     /// Classifies a database failure (a version conflict is told apart by
     /// the append itself).
     fn db_error(&self, err: sqlx::Error, table: Table) -> StoreError {
@@ -918,11 +930,11 @@ impl EventStore for PostgresEngine {
         let mut attempt = 0;
         let rows = loop {
             attempt += 1;
-            let mut guard = self
-                .conns
-                .acquire()
-                .await
-                .map_err(|e| self.acquire_error(e))?;
+            let mut guard = match self.conns.acquire().await {
+                Ok(guard) => guard,
+                Err(e) if lost_before => return Err(self.outcome_unknown(self.acquire_error(e))),
+                Err(e) => return Err(self.acquire_error(e)),
+            };
             #[cfg(test)]
             let inject = self.inject_lost.swap(0, Ordering::Relaxed);
             #[cfg(test)]
@@ -962,7 +974,7 @@ impl EventStore for PostgresEngine {
                         lost_before = true;
                         continue;
                     }
-                    return Err(self.db_error(e, Table::Events));
+                    return Err(self.outcome_unknown(self.db_error(e, Table::Events)));
                 }
                 Err(e) => {
                     guard.healthy();
@@ -987,6 +999,9 @@ impl EventStore for PostgresEngine {
                             }
                             return Ok(positions);
                         }
+                    }
+                    if lost_before && err.code() != "VERSION_CONFLICT" {
+                        return Err(self.outcome_unknown(err));
                     }
                     return Err(err);
                 }
