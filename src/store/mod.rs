@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod engine_tests;
+pub mod group;
 pub mod memory;
 pub mod postgres;
 pub mod sqlite;
