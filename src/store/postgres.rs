@@ -1441,8 +1441,13 @@ impl Statements {
         );
 
         let select = format!("SELECT {ROW_COLUMNS} FROM {t} AS e");
+        // Ordered by version alone: the unique index on (stream,
+        // aggregate_id, version) yields that order without a sort (a sort
+        // by version, position took half the server's time for 10,000
+        // events). Equal versions exist only as NULLs written by another
+        // program; they come in index order.
         let events_for_rows = format!(
-            "{select} WHERE e.\"stream\" = $1 AND e.\"aggregate_id\" = $2 AND e.\"position\" > $3 ORDER BY e.\"version\", e.\"position\""
+            "{select} WHERE e.\"stream\" = $1 AND e.\"aggregate_id\" = $2 AND e.\"position\" > $3 ORDER BY e.\"version\""
         );
         let events_from_rows = format!(
             "{select} WHERE e.\"stream\" = ANY($1) AND e.\"position\" > $2 ORDER BY e.\"position\" LIMIT $3"
