@@ -372,10 +372,12 @@ pub fn write_event(out: &mut String, ev: &EventRef<'_>) {
 }
 
 /// The events of a read, as JSON text in columns:
-/// `{"s":[streams],"a":[aggregate ids],"v":[versions],"p":[positions],"t":[timestamps],"e":[events]}`.
+/// `{"e":[events],"s":[streams],"a":[aggregate ids],"v":[versions],"p":[positions],"t":[timestamps]}`.
 /// `JSON.parse` of columns is about twice as fast as of one object per event
 /// (no key is read 10,000 times), and the facade builds the StoreEvents.
-pub const NO_EVENTS: &str = r#"{"s":[],"a":[],"v":[],"p":[],"t":[],"e":[]}"#;
+/// The events come first: their column, by far the largest, is the start of
+/// the output, and only the small ones are copied after it.
+pub const NO_EVENTS: &str = r#"{"e":[],"s":[],"a":[],"v":[],"p":[],"t":[]}"#;
 
 /// Builds the columns of [`NO_EVENTS`]'s shape, one event at a time.
 pub struct EventColumns {
@@ -397,7 +399,11 @@ impl EventColumns {
             versions: String::with_capacity(rows * 4),
             positions: String::with_capacity(rows * 6),
             timestamps: String::with_capacity(rows * 14),
-            events: String::with_capacity(event_bytes + rows),
+            events: {
+                let mut out = String::with_capacity(event_bytes + rows * 48 + 64);
+                out.push_str("{\"e\":[");
+                out
+            },
             empty: true,
         }
     }
@@ -425,21 +431,13 @@ impl EventColumns {
     }
 
     pub fn finish(self) -> String {
-        let mut out = String::with_capacity(
-            40 + self.streams.len()
-                + self.ids.len()
-                + self.versions.len()
-                + self.positions.len()
-                + self.timestamps.len()
-                + self.events.len(),
-        );
+        let mut out = self.events;
         for (key, column) in [
-            ("{\"s\":[", &self.streams),
+            ("],\"s\":[", &self.streams),
             ("],\"a\":[", &self.ids),
             ("],\"v\":[", &self.versions),
             ("],\"p\":[", &self.positions),
             ("],\"t\":[", &self.timestamps),
-            ("],\"e\":[", &self.events),
         ] {
             out.push_str(key);
             out.push_str(column);
@@ -853,7 +851,7 @@ mod tests {
         assert_eq!(parsed[1].version, None);
         assert_eq!(EventColumns::with_capacity(0, 0).finish(), NO_EVENTS);
         assert!(decode_events(NO_EVENTS).expect("empty").is_empty());
-        assert!(decode_events(r#"{"s":[],"a":[],"v":[],"p":[1],"t":[],"e":[]}"#).is_err());
+        assert!(decode_events(r#"{"e":[],"s":[],"a":[],"v":[],"p":[1],"t":[]}"#).is_err());
     }
 
     #[test]

@@ -1577,12 +1577,13 @@ fn read_timestamp(row: &PgRow, index: usize) -> std::result::Result<Option<i64>,
     if raw.is_null() {
         return Ok(None);
     }
-    let kind = raw.type_info().name().to_string();
+    let info = raw.type_info();
+    let kind = info.name();
     let decode_err = |e| sqlx::Error::ColumnDecode {
         index: "timestamp".to_string(),
         source: e,
     };
-    Ok(match kind.as_str() {
+    Ok(match kind {
         "TIMESTAMPTZ" | "TIMESTAMP" => {
             let micros = <i64 as Decode<Postgres>>::decode(raw).map_err(decode_err)?;
             if micros == i64::MAX || micros == i64::MIN {

@@ -646,7 +646,7 @@ fn apply<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind<'q>]) -> SqliteQuery<'
 /// (a third of the cost of a 10,000-event read).
 fn json_array_sql(rows_sql: &str) -> String {
     format!(
-        "SELECT json_object('s', json_group_array(\"stream\"), 'a', json_group_array(\"aggregate_id\"), 'v', json_group_array(\"version\"), 'p', json_group_array(\"position\"), 't', json_group_array(CASE typeof(\"timestamp\") WHEN 'integer' THEN \"timestamp\" WHEN 'real' THEN CASE WHEN abs(\"timestamp\") <= 8.64e15 THEN CAST(round(\"timestamp\") AS INTEGER) END END), 'e', json_group_array(json(\"event\"))), count(CASE WHEN typeof(\"timestamp\") IN ('text', 'blob') THEN 1 END), max(\"position\") FROM ({rows_sql})"
+        "SELECT json_object('e', json_group_array(json(\"event\")), 's', json_group_array(\"stream\"), 'a', json_group_array(\"aggregate_id\"), 'v', json_group_array(\"version\"), 'p', json_group_array(\"position\"), 't', json_group_array(CASE typeof(\"timestamp\") WHEN 'integer' THEN \"timestamp\" WHEN 'real' THEN CASE WHEN abs(\"timestamp\") <= 8.64e15 THEN CAST(round(\"timestamp\") AS INTEGER) END END)), count(CASE WHEN typeof(\"timestamp\") IN ('text', 'blob') THEN 1 END), max(\"position\") FROM ({rows_sql})"
     )
 }
 
@@ -677,12 +677,13 @@ fn read_timestamp(row: &SqliteRow, index: usize) -> std::result::Result<Option<i
     if raw.is_null() {
         return Ok(None);
     }
-    let kind = raw.type_info().name().to_string();
+    let info = raw.type_info();
+    let kind = info.name();
     let decode_err = |e| sqlx::Error::ColumnDecode {
         index: "timestamp".to_string(),
         source: e,
     };
-    Ok(match kind.as_str() {
+    Ok(match kind {
         "INTEGER" => Some(<i64 as Decode<Sqlite>>::decode(raw).map_err(decode_err)?),
         "REAL" => {
             let v = <f64 as Decode<Sqlite>>::decode(raw).map_err(decode_err)?;
