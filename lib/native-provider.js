@@ -15,16 +15,27 @@ const {
 } = require('./util')
 
 /**
- * JSON text of StoreEvents from the core -> StoreEvent objects with Dates.
- * @param {string | any[]} json
+ * The core's read result -> StoreEvent objects with Dates. The core sends
+ * columns (`{"s":[streams],"a":[ids],"v":[versions],"p":[positions],
+ * "t":[ms],"e":[events]}`), which parse about twice as fast as one object
+ * per event; the objects are built here with one shape.
+ * @param {string} json
  */
 function parseEvents(json) {
-  const list = typeof json === 'string' ? JSON.parse(json) : json
-  for (let i = 0; i < list.length; i++) {
-    const ev = list[i]
-    ev.timestamp = new Date(ev.timestamp)
+  const c = JSON.parse(json)
+  const { s, a, v, p, t, e } = c
+  const out = new Array(p.length)
+  for (let i = 0; i < p.length; i++) {
+    out[i] = {
+      stream: s[i],
+      aggregateId: a[i],
+      version: v[i],
+      position: p[i],
+      timestamp: new Date(t[i]),
+      event: e[i],
+    }
   }
-  return list
+  return out
 }
 
 /** @param {string | object | null | undefined} json */

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use super::memory::MemoryEngine;
 use super::sqlite::{SqliteEngine, SqliteOptions};
-use super::{parse_new_events, to_first_version, EventStore, NewEvent, StoredEvent};
+use super::{
+    decode_events, parse_new_events, to_first_version, EventStore, NewEvent, StoredEvent, NO_EVENTS,
+};
 use crate::error::StoreError;
 use crate::notify::{HeadWaiter, WaitOutcome};
 
@@ -93,7 +95,7 @@ async fn append_json(
 }
 
 fn parse(json: &str) -> Vec<StoredEvent> {
-    serde_json::from_str(json).expect("engines return valid JSON")
+    decode_events(json).expect("engines return valid JSON columns")
 }
 
 async fn all_events(store: &Store, streams: &[&str]) -> Vec<StoredEvent> {
@@ -149,14 +151,14 @@ async fn appends_and_reads_back(store: Store) {
             .events_for("users", "nobody", None)
             .await
             .expect("read"),
-        "[]"
+        NO_EVENTS
     );
     assert_eq!(
         store
             .events_for("nostream", "u1", None)
             .await
             .expect("read"),
-        "[]"
+        NO_EVENTS
     );
     assert_eq!(
         append(&store, "users", "u1", 3, &[])
@@ -219,13 +221,13 @@ async fn reads_streams_in_position_order(store: Store) {
         .events_from(&strings(&["a"]), 100, None)
         .await
         .expect("read");
-    assert_eq!(past_end, "[]");
+    assert_eq!(past_end, NO_EVENTS);
     assert_eq!(
         store
             .events_from(&strings(&["nothing"]), 0, None)
             .await
             .expect("read"),
-        "[]"
+        NO_EVENTS
     );
 }
 
@@ -916,7 +918,7 @@ async fn sqlite_builds_the_same_json_in_sql_and_in_rust() {
     let in_rust = reads(store.clone()).await;
     // Byte for byte: same keys, same order, event text kept as written.
     assert_eq!(in_sql, in_rust);
-    assert_eq!(in_sql.4, "[]");
+    assert_eq!(in_sql.4, NO_EVENTS);
     assert_eq!(positions(&parse(&in_sql.3)), vec![2, 3]);
     engine.close().await;
     remove_db(&path);

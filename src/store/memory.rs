@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{approx_len, EventRef, EventStore, JsonArray, NewEvent};
+use super::{approx_len, EventColumns, EventRef, EventStore, NewEvent};
 use crate::error::{Result, StoreError};
 use crate::notify::Head;
 
@@ -80,8 +80,14 @@ impl Inner {
         }
     }
 
-    fn push_json(&self, arr: &mut JsonArray, index: usize) {
-        arr.push(&self.event_ref(index));
+    /// The events at `indexes`, as JSON columns.
+    fn columns(&self, indexes: &[usize]) -> String {
+        let bytes: usize = indexes.iter().map(|&i| self.events[i].event.len()).sum();
+        let mut columns = EventColumns::with_capacity(indexes.len(), bytes);
+        for &i in indexes {
+            columns.push(&self.event_ref(i));
+        }
+        columns.finish()
     }
 
     fn approx(&self, index: usize) -> usize {
@@ -379,12 +385,7 @@ impl MemoryEngine {
     ) -> Result<String> {
         let inner = self.lock();
         let indexes = inner.indexes_for(stream, aggregate_id, after_position);
-        let size: usize = indexes.iter().map(|&i| inner.approx(i)).sum();
-        let mut arr = JsonArray::with_capacity(size + 2);
-        for &i in &indexes {
-            inner.push_json(&mut arr, i);
-        }
-        Ok(arr.finish())
+        Ok(inner.columns(&indexes))
     }
 
     /// Positions of the aggregate's events in version order (after
@@ -408,11 +409,7 @@ impl MemoryEngine {
     ) -> Result<String> {
         let inner = self.lock();
         let indexes = inner.indexes_from(streams, after_position, limit);
-        let mut arr = JsonArray::with_capacity(256);
-        for &i in &indexes {
-            inner.push_json(&mut arr, i);
-        }
-        Ok(arr.finish())
+        Ok(inner.columns(&indexes))
     }
 
     /// Positions of the events of `streams` after `after_position`, in

@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod engine_tests;
+pub mod group;
 pub mod memory;
 pub mod postgres;
 pub mod sqlite;
@@ -370,48 +371,140 @@ pub fn write_event(out: &mut String, ev: &EventRef<'_>) {
     out.push('}');
 }
 
-/// Builds a JSON array out of events.
-pub struct JsonArray {
-    out: String,
+/// The events of a read, as JSON text in columns:
+/// `{"e":[events],"s":[streams],"a":[aggregate ids],"v":[versions],"p":[positions],"t":[timestamps]}`.
+/// `JSON.parse` of columns is about twice as fast as of one object per event
+/// (no key is read 10,000 times), and the facade builds the StoreEvents.
+/// The events come first: their column, by far the largest, is the start of
+/// the output, and only the small ones are copied after it.
+pub const NO_EVENTS: &str = r#"{"e":[],"s":[],"a":[],"v":[],"p":[],"t":[]}"#;
+
+/// Builds the columns of [`NO_EVENTS`]'s shape, one event at a time.
+pub struct EventColumns {
+    streams: String,
+    ids: String,
+    versions: String,
+    positions: String,
+    timestamps: String,
+    events: String,
     empty: bool,
 }
 
-impl JsonArray {
-    pub fn with_capacity(bytes: usize) -> Self {
-        let mut out = String::with_capacity(bytes.max(2));
-        out.push('[');
-        JsonArray { out, empty: true }
+impl EventColumns {
+    /// `rows` events whose event texts take about `event_bytes` together.
+    pub fn with_capacity(rows: usize, event_bytes: usize) -> Self {
+        EventColumns {
+            streams: String::with_capacity(rows * 12),
+            ids: String::with_capacity(rows * 12),
+            versions: String::with_capacity(rows * 4),
+            positions: String::with_capacity(rows * 6),
+            timestamps: String::with_capacity(rows * 14),
+            events: {
+                let mut out = String::with_capacity(event_bytes + rows * 48 + 64);
+                out.push_str("{\"e\":[");
+                out
+            },
+            empty: true,
+        }
     }
 
     pub fn push(&mut self, ev: &EventRef<'_>) {
         if !self.empty {
-            self.out.push(',');
+            for column in [
+                &mut self.streams,
+                &mut self.ids,
+                &mut self.versions,
+                &mut self.positions,
+                &mut self.timestamps,
+                &mut self.events,
+            ] {
+                column.push(',');
+            }
         }
         self.empty = false;
-        write_event(&mut self.out, ev);
+        push_opt_str(&mut self.streams, ev.stream);
+        push_opt_str(&mut self.ids, ev.aggregate_id);
+        push_opt_int(&mut self.versions, ev.version);
+        push_int(&mut self.positions, ev.position);
+        push_opt_int(&mut self.timestamps, ev.timestamp);
+        self.events.push_str(ev.event.unwrap_or("null"));
     }
 
-    pub fn finish(mut self) -> String {
-        self.out.push(']');
-        self.out
+    pub fn finish(self) -> String {
+        let mut out = self.events;
+        for (key, column) in [
+            ("],\"s\":[", &self.streams),
+            ("],\"a\":[", &self.ids),
+            ("],\"v\":[", &self.versions),
+            ("],\"p\":[", &self.positions),
+            ("],\"t\":[", &self.timestamps),
+        ] {
+            out.push_str(key);
+            out.push_str(column);
+        }
+        out.push_str("]}");
+        out
     }
 }
 
-/// The JSON array of rows read back from an events table, and the highest
-/// position among them (0 when none) for the caller's head. Shared by the
-/// SQL engines, which differ only in how a row becomes an [`EventRef`].
+/// Reads events in the shape of [`NO_EVENTS`] back into rows (tests, and
+/// anyone who wants the data in Rust).
+pub fn decode_events(text: &str) -> serde_json::Result<Vec<StoredEvent>> {
+    #[derive(Deserialize)]
+    struct Columns {
+        s: Vec<Option<String>>,
+        a: Vec<Option<String>>,
+        v: Vec<Option<i64>>,
+        p: Vec<i64>,
+        t: Vec<Option<i64>>,
+        e: Vec<serde_json::Value>,
+    }
+    let c: Columns = serde_json::from_str(text)?;
+    let n = c.p.len();
+    if [c.s.len(), c.a.len(), c.v.len(), c.t.len(), c.e.len()]
+        .iter()
+        .any(|&len| len != n)
+    {
+        return Err(serde::de::Error::custom(
+            "the event columns differ in length",
+        ));
+    }
+    Ok(c.s
+        .into_iter()
+        .zip(c.a)
+        .zip(c.v)
+        .zip(c.p)
+        .zip(c.t)
+        .zip(c.e)
+        .map(
+            |(((((stream, aggregate_id), version), position), timestamp), event)| StoredEvent {
+                stream,
+                aggregate_id,
+                version,
+                position,
+                timestamp,
+                event,
+            },
+        )
+        .collect())
+}
+
+/// The events (in [`NO_EVENTS`]'s shape) of rows read back from an events
+/// table, and the highest position among them (0 when none) for the
+/// caller's head. Shared by the SQL engines, which differ only in how a row
+/// becomes an [`EventRef`].
 pub fn rows_to_json<R>(
     rows: &[R],
     event_ref: impl for<'r> Fn(&'r R) -> Result<EventRef<'r>>,
 ) -> Result<(String, i64)> {
-    let mut arr = JsonArray::with_capacity(rows.len() * 160);
+    let mut columns = EventColumns::with_capacity(rows.len(), rows.len() * 64);
     let mut max = 0;
     for row in rows {
         let ev = event_ref(row)?;
         max = max.max(ev.position);
-        arr.push(&ev);
+        columns.push(&ev);
     }
-    Ok((arr.finish(), max))
+    Ok((columns.finish(), max))
 }
 
 /// Checks that an event read back from a table is JSON: another program may
@@ -730,9 +823,9 @@ mod tests {
     }
 
     #[test]
-    fn writes_escaped_json() {
-        let mut arr = JsonArray::with_capacity(0);
-        arr.push(&EventRef {
+    fn writes_escaped_json_columns() {
+        let mut columns = EventColumns::with_capacity(0, 0);
+        columns.push(&EventRef {
             position: 7,
             version: Some(1),
             stream: Some("us\"ers\\\n\u{1}é"),
@@ -740,7 +833,7 @@ mod tests {
             timestamp: Some(1_795_704_751_488),
             event: Some(r#"{"type":"created"}"#),
         });
-        arr.push(&EventRef {
+        columns.push(&EventRef {
             position: 8,
             version: None,
             stream: None,
@@ -748,14 +841,17 @@ mod tests {
             timestamp: None,
             event: None,
         });
-        let text = arr.finish();
-        let parsed: Vec<StoredEvent> = serde_json::from_str(&text).expect("valid json");
+        let text = columns.finish();
+        let parsed = decode_events(&text).expect("valid json");
         assert_eq!(parsed[0].stream.as_deref(), Some("us\"ers\\\n\u{1}é"));
         assert_eq!(parsed[0].position, 7);
         assert_eq!(parsed[0].timestamp, Some(1_795_704_751_488));
         assert_eq!(parsed[0].event["type"], "created");
         assert_eq!(parsed[1].event, serde_json::Value::Null);
-        assert_eq!(JsonArray::with_capacity(0).finish(), "[]");
+        assert_eq!(parsed[1].version, None);
+        assert_eq!(EventColumns::with_capacity(0, 0).finish(), NO_EVENTS);
+        assert!(decode_events(NO_EVENTS).expect("empty").is_empty());
+        assert!(decode_events(r#"{"e":[],"s":[],"a":[],"v":[],"p":[1],"t":[]}"#).is_err());
     }
 
     #[test]
@@ -775,15 +871,10 @@ mod tests {
         let rows = [(3, Some("{}")), (9, None), (5, Some(r#"{"a":1}"#))];
         let (text, max) = rows_to_json(&rows, ok).expect("valid rows");
         assert_eq!(max, 9);
-        assert_eq!(
-            serde_json::from_str::<Vec<StoredEvent>>(&text)
-                .expect("json")
-                .len(),
-            3
-        );
+        assert_eq!(decode_events(&text).expect("json").len(), 3);
         assert_eq!(
             rows_to_json(&[] as &[Row], ok).expect("no rows"),
-            ("[]".to_string(), 0)
+            (NO_EVENTS.to_string(), 0)
         );
         let err = rows_to_json(&[(4, Some("{oops"))], ok).expect_err("bad event");
         assert_eq!(

@@ -30,7 +30,7 @@
 //! PostgreSQL build the JSON text was measured slower). Columns are cast so
 //! that tables with other compatible column types read the same.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
@@ -46,6 +46,7 @@ use sqlx::{ConnectOptions, Connection, Decode, Postgres, Row, TypeInfo, ValueRef
 use tokio::sync::watch;
 use url::Url;
 
+use super::group::{Entry, GroupQueue, Turn, Waiting};
 use super::{
     check_stored_event, parse_timestamp_text, rows_to_json, validate_table_name, write_event,
     EventRef, EventStore, NewEvent,
@@ -128,6 +129,7 @@ enum Table {
 struct Statements {
     append_locked: String,
     append_unlocked: String,
+    append_group: String,
     events_for_rows: String,
     events_from_rows: String,
     last_event_any: String,
@@ -306,6 +308,20 @@ impl Drop for ConnGuard<'_> {
     }
 }
 
+/// An append waiting for its group: owned copies of what the caller passed.
+struct QueuedAppend {
+    stream: String,
+    aggregate_id: String,
+    first_version: i64,
+    timestamps: Vec<i64>,
+    texts: Vec<String>,
+}
+
+/// Most appends, and most events, written by one group statement (the rest
+/// wait for the next group).
+const GROUP_MAX_APPENDS: usize = 500;
+const GROUP_MAX_EVENTS: usize = 5_000;
+
 pub struct PostgresEngine {
     conns: Conns,
     target: Target,
@@ -321,10 +337,16 @@ pub struct PostgresEngine {
     closed: AtomicBool,
     /// Names of unique indexes known to be (or not to be) the version check.
     version_indexes: Mutex<HashMap<String, bool>>,
+    /// Appends that arrive while one is written wait here and are written
+    /// together (group commit, see `store/group.rs`).
+    appends: GroupQueue<QueuedAppend, Result<Vec<i64>>>,
     /// Tests: make the next append attempt look like a broken connection,
     /// before it runs (1) or after it committed (2).
     #[cfg(test)]
     pub(crate) inject_lost: AtomicU8,
+    /// Tests: how many group statements committed.
+    #[cfg(test)]
+    pub(crate) groups_written: std::sync::atomic::AtomicUsize,
 }
 
 impl PostgresEngine {
@@ -405,8 +427,11 @@ impl PostgresEngine {
             append_mode: AtomicU8::new(AppendMode::Locked as u8),
             closed: AtomicBool::new(false),
             version_indexes: Mutex::new(HashMap::new()),
+            appends: GroupQueue::default(),
             #[cfg(test)]
             inject_lost: AtomicU8::new(0),
+            #[cfg(test)]
+            groups_written: std::sync::atomic::AtomicUsize::new(0),
             target,
         })
     }
@@ -598,6 +623,18 @@ impl PostgresEngine {
         }
     }
 
+    /// The error of an append whose connection broke after the statement
+    /// was sent and whose retry then failed: the first attempt may have
+    /// committed, and nobody can tell until the server is reachable again.
+    fn outcome_unknown(&self, err: StoreError) -> StoreError {
+        StoreError::ConnectionLost {
+            location: self.location.clone(),
+            reason: format!(
+                "the connection broke while an append was being sent, and trying again failed ({err}): the events may have been stored; reload the aggregate before retrying the command"
+            ),
+        }
+    }
+
     /// Classifies a database failure (a version conflict is told apart by
     /// the append itself).
     fn db_error(&self, err: sqlx::Error, table: Table) -> StoreError {
@@ -777,6 +814,300 @@ impl PostgresEngine {
         }
     }
 
+    /// Writes a group led by its first request and answers the others;
+    /// returns the leader's own result. Requests on an aggregate that is
+    /// already in the group, and those over the group's size, wait for the
+    /// next group (so versions are checked against what is stored).
+    async fn write_group(
+        &self,
+        group: Vec<Waiting<QueuedAppend, Result<Vec<i64>>>>,
+    ) -> Result<Vec<i64>> {
+        let mut taken: Vec<Waiting<QueuedAppend, Result<Vec<i64>>>> = Vec::new();
+        let mut later = Vec::new();
+        let mut keys: HashSet<(&str, &str)> = HashSet::new();
+        let mut events = 0usize;
+        // Which requests go now is decided on borrowed keys first.
+        let mut now = Vec::with_capacity(group.len());
+        for (i, w) in group.iter().enumerate() {
+            let r = &w.request;
+            let fits = i == 0
+                || (now.len() < GROUP_MAX_APPENDS && events + r.texts.len() <= GROUP_MAX_EVENTS);
+            let go = fits && keys.insert((r.stream.as_str(), r.aggregate_id.as_str()));
+            if go {
+                events += r.texts.len();
+            }
+            now.push(go);
+        }
+        drop(keys);
+        for (w, go) in group.into_iter().zip(now) {
+            if go {
+                taken.push(w);
+            } else {
+                later.push(w);
+            }
+        }
+        if !later.is_empty() {
+            self.appends.defer(later);
+        }
+
+        let results = if taken.len() == 1 {
+            vec![self.append_queued(&taken[0].request, false).await]
+        } else {
+            match self.insert_group(&taken).await {
+                Ok(results) => results,
+                // The statement wrote nothing (or, when its connection broke,
+                // maybe everything): each append again on its own, which
+                // tells stored from not stored.
+                Err(lost) => {
+                    let mut results = Vec::with_capacity(taken.len());
+                    for w in &taken {
+                        results.push(self.append_queued(&w.request, lost).await);
+                    }
+                    results
+                }
+            }
+        };
+        let mut own = None;
+        for (w, out) in taken.into_iter().zip(results) {
+            if own.is_none() {
+                own = Some(out);
+            } else {
+                w.answer(out);
+            }
+        }
+        own.unwrap_or_else(|| Ok(Vec::new()))
+    }
+
+    async fn append_queued(&self, r: &QueuedAppend, lost_before: bool) -> Result<Vec<i64>> {
+        let texts: Vec<&str> = r.texts.iter().map(String::as_str).collect();
+        self.append_one(
+            &r.stream,
+            &r.aggregate_id,
+            r.first_version,
+            &r.timestamps,
+            &texts,
+            lost_before,
+        )
+        .await
+    }
+
+    /// One statement for a group of appends on distinct aggregates: under
+    /// the lock, the appends with none of their versions stored are
+    /// inserted, the others are version conflicts. `Err(lost)` when the
+    /// statement failed: `lost` says its connection broke (it may have
+    /// committed).
+    async fn insert_group(
+        &self,
+        group: &[Waiting<QueuedAppend, Result<Vec<i64>>>],
+    ) -> std::result::Result<Vec<Result<Vec<i64>>>, bool> {
+        let events: usize = group.iter().map(|w| w.request.texts.len()).sum();
+        let mut streams: Vec<&str> = Vec::with_capacity(events);
+        let mut ids: Vec<&str> = Vec::with_capacity(events);
+        let mut versions: Vec<i64> = Vec::with_capacity(events);
+        let mut timestamps: Vec<i64> = Vec::with_capacity(events);
+        let mut texts: Vec<&str> = Vec::with_capacity(events);
+        for w in group {
+            let r = &w.request;
+            for (i, (text, ms)) in r.texts.iter().zip(&r.timestamps).enumerate() {
+                streams.push(&r.stream);
+                ids.push(&r.aggregate_id);
+                versions.push(r.first_version + i as i64);
+                timestamps.push(*ms);
+                texts.push(text);
+            }
+        }
+        let Ok(mut guard) = self.conns.acquire().await else {
+            return Err(false);
+        };
+        let result = sqlx::query(&self.sql.append_group)
+            .bind(self.lock_key)
+            .bind(&streams)
+            .bind(&ids)
+            .bind(&versions)
+            .bind(&timestamps)
+            .bind(&texts)
+            .bind(&self.channel)
+            .fetch_all(guard.conn())
+            .await;
+        let rows = match result {
+            Ok(rows) => {
+                guard.healthy();
+                rows
+            }
+            Err(e) if is_lost(&e) => {
+                self.conns.discard_idle();
+                return Err(true);
+            }
+            Err(_) => {
+                guard.healthy();
+                return Err(false);
+            }
+        };
+        drop(guard);
+        #[cfg(test)]
+        self.groups_written.fetch_add(1, Ordering::Relaxed);
+        // (stream, aggregate id) -> (version, position) of what was stored
+        let mut stored: HashMap<(String, String), Vec<(i64, i64)>> = HashMap::new();
+        let mut max = 0;
+        for row in &rows {
+            let read = (|| -> std::result::Result<_, sqlx::Error> {
+                let position: i64 = row.try_get_unchecked(0)?;
+                let version: i64 = row.try_get_unchecked(1)?;
+                let stream: String = row.try_get_unchecked(2)?;
+                let id: String = row.try_get_unchecked(3)?;
+                Ok((position, version, stream, id))
+            })();
+            // The rows are committed: an unreadable answer must not turn
+            // into "nothing stored", so each append is checked on its own.
+            let Ok((position, version, stream, id)) = read else {
+                return Err(true);
+            };
+            max = max.max(position);
+            stored
+                .entry((stream, id))
+                .or_default()
+                .push((version, position));
+        }
+        if max > 0 {
+            self.head.publish(max);
+        }
+        let mut results = Vec::with_capacity(group.len());
+        for w in group {
+            let r = &w.request;
+            let last = r.first_version + r.texts.len() as i64 - 1;
+            match stored.remove(&(r.stream.clone(), r.aggregate_id.clone())) {
+                Some(mut got) if got.len() == r.texts.len() => {
+                    got.sort_unstable();
+                    results.push(Ok(got.into_iter().map(|(_, p)| p).collect()));
+                }
+                None => results.push(Err(version_conflict(
+                    &r.stream,
+                    &r.aggregate_id,
+                    r.first_version,
+                    last,
+                ))),
+                // Never expected (an append is inserted whole or not at
+                // all): let the single-append path find out what is stored.
+                Some(_) => return Err(true),
+            }
+        }
+        Ok(results)
+    }
+
+    /// One append on its own: the version check, the lock, the insert and
+    /// the notification in one statement, retried on a broken connection.
+    /// `lost_before`: an earlier attempt (of a group) may have committed.
+    async fn append_one(
+        &self,
+        stream: &str,
+        aggregate_id: &str,
+        first_version: i64,
+        timestamps: &[i64],
+        texts: &[&str],
+        lost_before: bool,
+    ) -> Result<Vec<i64>> {
+        let last_version = first_version + texts.len() as i64 - 1;
+        let mode = self.append_mode();
+        let mut lost_before = lost_before;
+        let mut attempt = 0;
+        let rows = loop {
+            attempt += 1;
+            let mut guard = match self.conns.acquire().await {
+                Ok(guard) => guard,
+                Err(e) if lost_before => return Err(self.outcome_unknown(self.acquire_error(e))),
+                Err(e) => return Err(self.acquire_error(e)),
+            };
+            #[cfg(test)]
+            let inject = self.inject_lost.swap(0, Ordering::Relaxed);
+            #[cfg(test)]
+            if inject == 1 {
+                lost_before = true;
+                continue;
+            }
+            let result = self
+                .insert(
+                    guard.conn(),
+                    mode,
+                    stream,
+                    aggregate_id,
+                    first_version,
+                    timestamps,
+                    texts,
+                )
+                .await;
+            #[cfg(test)]
+            let result = match result {
+                Ok(_) if inject == 2 => {
+                    Err(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()))
+                }
+                other => other,
+            };
+            match result {
+                Ok(rows) => {
+                    guard.healthy();
+                    break rows;
+                }
+                Err(e) if is_lost(&e) => {
+                    self.conns.discard_idle();
+                    if attempt < MAX_ATTEMPTS {
+                        // The statement may or may not have committed: try
+                        // again; the unique versions make a double append
+                        // impossible, and a conflict is checked below.
+                        lost_before = true;
+                        continue;
+                    }
+                    return Err(self.outcome_unknown(self.db_error(e, Table::Events)));
+                }
+                Err(e) => {
+                    guard.healthy();
+                    let err = self
+                        .append_error(
+                            guard.conn(),
+                            e,
+                            stream,
+                            aggregate_id,
+                            first_version,
+                            last_version,
+                        )
+                        .await;
+                    drop(guard);
+                    if lost_before && err.code() == "VERSION_CONFLICT" {
+                        if let Some(positions) = self
+                            .stored_by_us(stream, aggregate_id, first_version, timestamps, texts)
+                            .await
+                        {
+                            if let Some(max) = positions.iter().max() {
+                                self.head.publish(*max);
+                            }
+                            return Ok(positions);
+                        }
+                    }
+                    if lost_before && err.code() != "VERSION_CONFLICT" {
+                        return Err(self.outcome_unknown(err));
+                    }
+                    return Err(err);
+                }
+            }
+        };
+        let mut got = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let position: i64 = row
+                .try_get_unchecked(0)
+                .map_err(|e| self.db_error(e, Table::Events))?;
+            let version: i64 = row
+                .try_get_unchecked(1)
+                .map_err(|e| self.db_error(e, Table::Events))?;
+            got.push((version, position));
+        }
+        // RETURNING promises no order.
+        got.sort_unstable();
+        let positions: Vec<i64> = got.into_iter().map(|(_, p)| p).collect();
+        if let Some(max) = positions.iter().max() {
+            self.head.publish(*max);
+        }
+        Ok(positions)
+    }
+
     /// After a connection broke during an append and the retry met a
     /// version conflict: the first attempt may have committed. If the
     /// stored versions hold exactly our events, it did, and these are our
@@ -786,9 +1117,10 @@ impl PostgresEngine {
         stream: &str,
         aggregate_id: &str,
         first_version: i64,
-        events: &[NewEvent<'_>],
+        timestamps: &[i64],
+        texts: &[&str],
     ) -> Option<Vec<i64>> {
-        let last = first_version + events.len() as i64 - 1;
+        let last = first_version + texts.len() as i64 - 1;
         let rows: Vec<PgRow> = retrying!(self, Table::Events, |conn| {
             sqlx::query(&self.sql.stored_versions)
                 .bind(stream)
@@ -798,15 +1130,15 @@ impl PostgresEngine {
                 .fetch_all(conn)
         })
         .ok()?;
-        if rows.len() != events.len() {
+        if rows.len() != texts.len() {
             return None;
         }
         let mut positions = Vec::with_capacity(rows.len());
-        for (row, ev) in rows.iter().zip(events) {
+        for ((row, text_sent), ms) in rows.iter().zip(texts).zip(timestamps) {
             let position: i64 = row.try_get_unchecked(0).ok()?;
             let text: Option<&str> = row.try_get_unchecked(1).ok()?;
             let timestamp = read_timestamp(row, 2).ok()?;
-            if text != Some(ev.event) || timestamp != Some(ev.timestamp) {
+            if text != Some(*text_sent) || timestamp != Some(*ms) {
                 return None;
             }
             positions.push(position);
@@ -910,105 +1242,48 @@ impl EventStore for PostgresEngine {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let last_version = first_version + events.len() as i64 - 1;
         let timestamps: Vec<i64> = events.iter().map(|e| e.timestamp).collect();
         let texts: Vec<&str> = events.iter().map(|e| e.event).collect();
-        let mode = self.append_mode();
-        let mut lost_before = false;
-        let mut attempt = 0;
-        let rows = loop {
-            attempt += 1;
-            let mut guard = self
-                .conns
-                .acquire()
-                .await
-                .map_err(|e| self.acquire_error(e))?;
-            #[cfg(test)]
-            let inject = self.inject_lost.swap(0, Ordering::Relaxed);
-            #[cfg(test)]
-            if inject == 1 {
-                lost_before = true;
-                continue;
-            }
-            let result = self
-                .insert(
-                    guard.conn(),
-                    mode,
+        if self.append_mode() != AppendMode::Locked {
+            return self
+                .append_one(
                     stream,
                     aggregate_id,
                     first_version,
                     &timestamps,
                     &texts,
+                    false,
                 )
                 .await;
-            #[cfg(test)]
-            let result = match result {
-                Ok(_) if inject == 2 => {
-                    Err(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()))
-                }
-                other => other,
-            };
-            match result {
-                Ok(rows) => {
-                    guard.healthy();
-                    break rows;
-                }
-                Err(e) if is_lost(&e) => {
-                    self.conns.discard_idle();
-                    if attempt < MAX_ATTEMPTS {
-                        // The statement may or may not have committed: try
-                        // again; the unique versions make a double append
-                        // impossible, and a conflict is checked below.
-                        lost_before = true;
-                        continue;
-                    }
-                    return Err(self.db_error(e, Table::Events));
-                }
-                Err(e) => {
-                    guard.healthy();
-                    let err = self
-                        .append_error(
-                            guard.conn(),
-                            e,
-                            stream,
-                            aggregate_id,
-                            first_version,
-                            last_version,
-                        )
-                        .await;
-                    drop(guard);
-                    if lost_before && err.code() == "VERSION_CONFLICT" {
-                        if let Some(positions) = self
-                            .stored_by_us(stream, aggregate_id, first_version, events)
-                            .await
-                        {
-                            if let Some(max) = positions.iter().max() {
-                                self.head.publish(*max);
-                            }
-                            return Ok(positions);
-                        }
-                    }
-                    return Err(err);
-                }
+        }
+        let entry = self.appends.enter(|| QueuedAppend {
+            stream: stream.to_string(),
+            aggregate_id: aggregate_id.to_string(),
+            first_version,
+            timestamps: timestamps.clone(),
+            texts: texts.iter().map(|t| t.to_string()).collect(),
+        });
+        match entry {
+            Entry::Alone => {
+                let out = self
+                    .append_one(stream, aggregate_id, first_version, &timestamps, &texts, false)
+                    .await;
+                self.appends.hand_off();
+                out
             }
-        };
-        let mut got = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let position: i64 = row
-                .try_get_unchecked(0)
-                .map_err(|e| self.db_error(e, Table::Events))?;
-            let version: i64 = row
-                .try_get_unchecked(1)
-                .map_err(|e| self.db_error(e, Table::Events))?;
-            got.push((version, position));
+            Entry::Queued(turn) => match turn.await {
+                Ok(Turn::Done(out)) => out,
+                Ok(Turn::Lead(group)) => {
+                    let out = self.write_group(group).await;
+                    self.appends.hand_off();
+                    out
+                }
+                Err(_) => Err(StoreError::Database {
+                    location: self.location.clone(),
+                    reason: "the append was dropped by the writer of its group before it was written; nothing was stored by it, retry".to_string(),
+                }),
+            },
         }
-        // RETURNING promises no order.
-        got.sort_unstable();
-        let positions: Vec<i64> = got.into_iter().map(|(_, p)| p).collect();
-        if let Some(max) = positions.iter().max() {
-            self.head.publish(*max);
-        }
-        Ok(positions)
     }
 
     async fn events_for(
@@ -1141,10 +1416,38 @@ impl Statements {
             tail("$7")
         );
         let append_unlocked = format!("WITH \"new\" AS ({}), {}", insert(false, 1), tail("$6"));
+        // A group of appends on distinct aggregates: `$1` lock key, then one
+        // array element per event: `$2` stream, `$3` aggregate id, `$4`
+        // version, `$5` epoch ms, `$6` event text; `$7` channel. "taken"
+        // names the aggregates whose versions are stored already: none of
+        // their events is inserted (a version conflict for that append).
+        // It reads the statement's snapshot, which within this process is
+        // exact (our appends to the table are written one group at a
+        // time); a writer in another process that commits between the
+        // snapshot and the lock makes the unique index refuse the insert,
+        // and the group is then written one append at a time.
+        let append_group = format!(
+            "WITH \"lock\" AS (SELECT pg_advisory_xact_lock($1)), \
+             \"input\" AS (SELECT * FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[]) WITH ORDINALITY AS u(s, a, v, ms, ev, o)), \
+             \"taken\" AS (SELECT DISTINCT u.s, u.a FROM \"input\" u JOIN {t} e ON e.\"stream\" = u.s AND e.\"aggregate_id\" = u.a AND e.\"version\" = u.v), \
+             \"new\" AS (INSERT INTO {t} (\"version\", \"stream\", \"aggregate_id\", \"timestamp\", \"event\") \
+             SELECT u.v, u.s, u.a, to_timestamp(u.ms / 1000) + (u.ms % 1000) * interval '1 millisecond', u.ev \
+             FROM \"lock\" CROSS JOIN \"input\" u \
+             WHERE NOT EXISTS (SELECT 1 FROM \"taken\" k WHERE k.s = u.s AND k.a = u.a) ORDER BY u.o \
+             RETURNING \"position\", \"version\", \"stream\", \"aggregate_id\"), \
+             \"note\" AS (SELECT pg_notify($7, max(\"position\")::text) FROM \"new\" HAVING count(*) > 0) \
+             SELECT n.\"position\"::int8, n.\"version\"::int8, n.\"stream\"::text, n.\"aggregate_id\"::text \
+             FROM \"new\" n CROSS JOIN \"note\""
+        );
 
         let select = format!("SELECT {ROW_COLUMNS} FROM {t} AS e");
+        // Ordered by version alone: the unique index on (stream,
+        // aggregate_id, version) yields that order without a sort (a sort
+        // by version, position took half the server's time for 10,000
+        // events). Equal versions exist only as NULLs written by another
+        // program; they come in index order.
         let events_for_rows = format!(
-            "{select} WHERE e.\"stream\" = $1 AND e.\"aggregate_id\" = $2 AND e.\"position\" > $3 ORDER BY e.\"version\", e.\"position\""
+            "{select} WHERE e.\"stream\" = $1 AND e.\"aggregate_id\" = $2 AND e.\"position\" > $3 ORDER BY e.\"version\""
         );
         let events_from_rows = format!(
             "{select} WHERE e.\"stream\" = ANY($1) AND e.\"position\" > $2 ORDER BY e.\"position\" LIMIT $3"
@@ -1177,6 +1480,7 @@ impl Statements {
             max_position: format!("SELECT max(\"position\")::int8 FROM {t}"),
             append_locked,
             append_unlocked,
+            append_group,
         }
     }
 }
@@ -1273,12 +1577,13 @@ fn read_timestamp(row: &PgRow, index: usize) -> std::result::Result<Option<i64>,
     if raw.is_null() {
         return Ok(None);
     }
-    let kind = raw.type_info().name().to_string();
+    let info = raw.type_info();
+    let kind = info.name();
     let decode_err = |e| sqlx::Error::ColumnDecode {
         index: "timestamp".to_string(),
         source: e,
     };
-    Ok(match kind.as_str() {
+    Ok(match kind {
         "TIMESTAMPTZ" | "TIMESTAMP" => {
             let micros = <i64 as Decode<Postgres>>::decode(raw).map_err(decode_err)?;
             if micros == i64::MAX || micros == i64::MIN {

@@ -33,7 +33,7 @@ use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
 
 use super::{
     check_stored_event, parse_timestamp_text, rows_to_json,
-    validate_sqlite_table_name as validate_table_name, EventRef, EventStore, NewEvent,
+    validate_sqlite_table_name as validate_table_name, EventRef, EventStore, NewEvent, NO_EVENTS,
 };
 use crate::error::{Result, StoreError};
 use crate::notify::{shared_db, Head, SharedDb};
@@ -396,7 +396,7 @@ impl SqliteEngine {
                     if let Some(max) = max {
                         self.head.publish(max);
                     }
-                    return Ok(json.unwrap_or("[]").to_string());
+                    return Ok(json.unwrap_or(NO_EVENTS).to_string());
                 }
             }
             Some(Err(e)) => match self.db_error(e) {
@@ -634,19 +634,19 @@ fn apply<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind<'q>]) -> SqliteQuery<'
     query
 }
 
-/// Wraps a query of whole event rows so that SQLite returns them as one
-/// JSON array (the `StoreEvent` shape), plus the number of rows whose
+/// Wraps a query of whole event rows so that SQLite returns them as the
+/// JSON columns of `NO_EVENTS`'s shape, plus the number of rows whose
 /// timestamp is text or blob (those are left to Rust) and the highest
 /// position.
 ///
-/// The array keeps the order of `rows_sql`: SQLite feeds an aggregate the
+/// Every column keeps the order of `rows_sql`: SQLite feeds an aggregate the
 /// rows of an ordered FROM-subquery in order, and only drops a subquery's
 /// ORDER BY when the outer query has its own ORDER BY or is a join (neither
 /// here). An `ORDER BY` inside `json_group_array` would sort a second time
 /// (a third of the cost of a 10,000-event read).
 fn json_array_sql(rows_sql: &str) -> String {
     format!(
-        "SELECT json_group_array(json_object('stream', \"stream\", 'aggregateId', \"aggregate_id\", 'version', \"version\", 'position', \"position\", 'timestamp', CASE typeof(\"timestamp\") WHEN 'integer' THEN \"timestamp\" WHEN 'real' THEN CASE WHEN abs(\"timestamp\") <= 8.64e15 THEN CAST(round(\"timestamp\") AS INTEGER) END END, 'event', json(\"event\"))), count(CASE WHEN typeof(\"timestamp\") IN ('text', 'blob') THEN 1 END), max(\"position\") FROM ({rows_sql})"
+        "SELECT json_object('e', json_group_array(json(\"event\")), 's', json_group_array(\"stream\"), 'a', json_group_array(\"aggregate_id\"), 'v', json_group_array(\"version\"), 'p', json_group_array(\"position\"), 't', json_group_array(CASE typeof(\"timestamp\") WHEN 'integer' THEN \"timestamp\" WHEN 'real' THEN CASE WHEN abs(\"timestamp\") <= 8.64e15 THEN CAST(round(\"timestamp\") AS INTEGER) END END)), count(CASE WHEN typeof(\"timestamp\") IN ('text', 'blob') THEN 1 END), max(\"position\") FROM ({rows_sql})"
     )
 }
 
@@ -677,12 +677,13 @@ fn read_timestamp(row: &SqliteRow, index: usize) -> std::result::Result<Option<i
     if raw.is_null() {
         return Ok(None);
     }
-    let kind = raw.type_info().name().to_string();
+    let info = raw.type_info();
+    let kind = info.name();
     let decode_err = |e| sqlx::Error::ColumnDecode {
         index: "timestamp".to_string(),
         source: e,
     };
-    Ok(match kind.as_str() {
+    Ok(match kind {
         "INTEGER" => Some(<i64 as Decode<Sqlite>>::decode(raw).map_err(decode_err)?),
         "REAL" => {
             let v = <f64 as Decode<Sqlite>>::decode(raw).map_err(decode_err)?;
