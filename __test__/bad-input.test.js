@@ -28,12 +28,6 @@ const T = { timeout: 120000 }
 const KiB = 1024
 const MiB = 1024 * KiB
 
-// ------------------------------------------------------------ known bugs
-
-const BUG = {
-  knexMigrateEmptyName:
-    "divergence from evtstore: knex migrate({ client, events: '', bookmarks: 'b' }) creates a table named events (and with bookmarks: '' one named bookmarks), where evtstore's knex migrate skips a table whose name is empty; the core's SqliteStore.migrate() creates both tables and has no way to create only one (it needs a per-table option in src/)",
-}
 
 // --------------------------------------------------------------- helpers
 
@@ -629,7 +623,6 @@ CASES.push({
     f.name.startsWith('knex') && !f.name.includes(':memory:') && f.tables.events !== 'events'
       ? true
       : 'knex on a file with other table names than the defaults only',
-  todo: () => BUG.knexMigrateEmptyName,
   run: async (env) => {
     const tables = await tablesOf(env)
     const before = await tables()
@@ -952,11 +945,13 @@ for (const factory of factories) {
     })
 
     for (const c of CASES) {
+      // a case that does not apply to this provider (its `where` says why)
+      // is not registered: "skipped" stays reserved for a missing server
       const applies = c.where ? c.where(factory) : true
+      if (applies !== true) continue
       const todo = c.todo ? c.todo(factory) : undefined
       const opts = { ...T }
-      if (applies !== true) opts.skip = applies
-      else if (todo) opts.todo = todo
+      if (todo) opts.todo = todo
       it(c.title, opts, () => c.run(env))
     }
   })

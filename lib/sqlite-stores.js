@@ -116,7 +116,7 @@ async function open(file, events, bookmarks, migrate) {
  *
  * ':memory:' databases get their tables at once: nothing else could create them.
  *
- * @param {{ file: string, events: string, bookmarks: string, scope?: object }} opts
+ * @param {{ file: string, events: string, bookmarks: string, scope?: object, only?: { events: boolean, bookmarks: boolean } }} opts  `only`: which tables to create (both by default)
  * @returns {{ store: Promise<any>, release: () => Promise<void> }}
  */
 function acquire(opts) {
@@ -185,14 +185,15 @@ function acquire(opts) {
 
 /**
  * Creates the tables (idempotent) through a store acquired for the call.
- * @param {{ file: string, events: string, bookmarks: string, scope?: object }} opts
+ * @param {{ file: string, events: string, bookmarks: string, scope?: object, only?: { events: boolean, bookmarks: boolean } }} opts  `only`: which tables to create (both by default)
  */
 async function migrateStore(opts) {
   const { store, release } = acquire(opts)
+  const only = opts.only || { events: true, bookmarks: true }
   try {
     const s = await store
     try {
-      await s.migrate()
+      await s.migrate(only.events, only.bookmarks)
     } catch (err) {
       throw fromNative(err)
     }

@@ -157,7 +157,7 @@ function createProvider(opts) {
 
 /**
  * Creates the named tables when missing, in the database of the knex instance.
- * Like evtstore, nothing is done when neither table is named.
+ * Like evtstore, a table that is not named (or named '') is not created.
  *
  * @param {{ client: any, events?: string, bookmarks?: string }} opts
  */
@@ -175,7 +175,9 @@ async function migrate(opts) {
   const events = tableName(opts.events || 'events', 'events')
   const bookmarks = tableName(opts.bookmarks || 'bookmarks', 'bookmarks')
   const file = await sqliteFile(client)
-  await migrateStore({ file, events, bookmarks, scope: client })
+  // only the tables that are named, as evtstore does
+  const only = { events: !!opts.events, bookmarks: !!opts.bookmarks }
+  await migrateStore({ file, events, bookmarks, scope: client, only })
 }
 
 module.exports = { createProvider, migrate }

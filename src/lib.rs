@@ -405,10 +405,15 @@ impl SqliteStore {
         }))
     }
 
-    /// Creates the missing tables and indexes (idempotent, never drops).
+    /// Creates the missing tables and indexes (idempotent, never drops):
+    /// both tables, or only those whose flag is not false.
     #[napi(ts_return_type = "Promise<void>")]
-    pub async fn migrate(&self) -> Reply<()> {
-        Reply(self.engine.migrate().await)
+    pub async fn migrate(&self, events: Option<bool>, bookmarks: Option<bool>) -> Reply<()> {
+        Reply(
+            self.engine
+                .migrate_tables(events.unwrap_or(true), bookmarks.unwrap_or(true))
+                .await,
+        )
     }
 
     /// Releases the pool; later calls reject with code STORE_CLOSED.

@@ -195,10 +195,16 @@ impl SqliteEngine {
     /// Creates the tables and indexes that are missing (the layout evtstore
     /// 12.0.1 creates through knex). Idempotent; never drops anything.
     pub async fn migrate(&self) -> Result<()> {
+        self.migrate_tables(true, true).await
+    }
+
+    /// Creates the missing tables (only those asked for) and indexes:
+    /// evtstore's knex migrate creates only the tables it is given names of.
+    pub async fn migrate_tables(&self, events: bool, bookmarks: bool) -> Result<()> {
         let t = quote_ident(&self.events_table);
         let b = quote_ident(&self.bookmarks_table);
         let lower = self.events_table.to_ascii_lowercase();
-        let statements = [
+        let events_statements = [
             format!(
                 "CREATE TABLE IF NOT EXISTS {t} (\"position\" integer not null primary key autoincrement, \"version\" integer, \"stream\" varchar(255), \"aggregate_id\" varchar(255), \"timestamp\" datetime, \"event\" text)"
             ),
@@ -210,17 +216,24 @@ impl SqliteEngine {
                 "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {t} (\"stream\", \"aggregate_id\", \"version\")",
                 quote_ident(&format!("{lower}_stream_aggregate_id_version_unique"))
             ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {b} (\"bookmark\" varchar(255), \"position\" bigint, primary key (\"bookmark\"))"
-            ),
         ];
+        let bookmarks_statement = format!(
+            "CREATE TABLE IF NOT EXISTS {b} (\"bookmark\" varchar(255), \"position\" bigint, primary key (\"bookmark\"))"
+        );
+        let mut statements: Vec<&str> = Vec::new();
+        if events {
+            statements.extend(events_statements.iter().map(String::as_str));
+        }
+        if bookmarks {
+            statements.push(&bookmarks_statement);
+        }
         let _write = self.shared.write_lock.lock().await;
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.db_error(e))?;
-        for sql in &statements {
+        for sql in statements {
             sqlx::query(sql)
                 .persistent(false)
                 .execute(&mut *tx)
