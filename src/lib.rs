@@ -169,17 +169,17 @@ impl MemoryStore {
         stream: String,
         aggregate_id: String,
         first_version: f64,
-        count: u32,
+        count: f64,
     ) -> napi::Result<f64, &'static str> {
         sync((|| {
-            let first = to_first_version(first_version, count as usize)?;
+            // a number, not u32: napi would wrap -1 into 4294967295
+            let count = to_position(count, "count")? as usize;
+            let first = to_first_version(first_version, count)?;
             Ok(
-                match self.engine.append_versions_sync(
-                    &stream,
-                    &aggregate_id,
-                    first,
-                    count as usize,
-                ) {
+                match self
+                    .engine
+                    .append_versions_sync(&stream, &aggregate_id, first, count)?
+                {
                     Appended::Stored { first_position } => first_position as f64,
                     Appended::Conflict { existing_version } => -(existing_version as f64),
                 },

@@ -262,7 +262,7 @@ impl MemoryEngine {
         }
         let outcome = self.insert(stream, aggregate_id, first_version, events.len(), |i| {
             (events[i].timestamp, Box::from(events[i].event))
-        });
+        })?;
         match outcome {
             Appended::Stored { first_position } => {
                 Ok((first_position..first_position + events.len() as i64).collect())
@@ -285,11 +285,11 @@ impl MemoryEngine {
         aggregate_id: &str,
         first_version: i64,
         count: usize,
-    ) -> Appended {
+    ) -> Result<Appended> {
         if count == 0 {
-            return Appended::Stored {
+            return Ok(Appended::Stored {
                 first_position: self.lock().events.len() as i64 + 1,
-            };
+            });
         }
         self.insert(stream, aggregate_id, first_version, count, |_| {
             (0, Box::from(""))
@@ -304,7 +304,7 @@ impl MemoryEngine {
         first_version: i64,
         count: usize,
         mut payload: impl FnMut(usize) -> (i64, Box<str>),
-    ) -> Appended {
+    ) -> Result<Appended> {
         let last_version = first_version + count as i64 - 1;
         let mut guard = self.lock();
         let inner = &mut *guard;
@@ -320,9 +320,9 @@ impl MemoryEngine {
             if let Some(&i) = agg.by_version.get(at) {
                 let existing = inner.events[i].version;
                 if existing <= last_version {
-                    return Appended::Conflict {
+                    return Ok(Appended::Conflict {
                         existing_version: existing,
-                    };
+                    });
                 }
             }
         }
@@ -336,7 +336,12 @@ impl MemoryEngine {
             Some((k, _)) => k.clone(),
             None => Arc::from(aggregate_id),
         };
-        inner.events.reserve(count);
+        // A count the memory cannot hold is an error, not an abort of Node.
+        inner.events.try_reserve(count).map_err(|_| {
+            StoreError::invalid_argument(format!(
+                "cannot store {count} events in one append: not enough memory"
+            ))
+        })?;
         for i in 0..count {
             let (timestamp, event) = payload(i);
             inner.events.push(MemEvent {
@@ -372,9 +377,9 @@ impl MemoryEngine {
         let last_position = (base + count) as i64;
         drop(guard);
         self.head.publish(last_position);
-        Appended::Stored {
+        Ok(Appended::Stored {
             first_position: base as i64 + 1,
-        }
+        })
     }
 
     pub fn events_for_sync(
@@ -532,16 +537,16 @@ mod index_only_tests {
     fn appends_return_consecutive_first_positions_and_a_conflict_stores_nothing() {
         let store = MemoryEngine::new();
         assert_eq!(
-            store.append_versions_sync("s", "a", 1, 2),
+            store.append_versions_sync("s", "a", 1, 2).expect("append"),
             Appended::Stored { first_position: 1 }
         );
         assert_eq!(
-            store.append_versions_sync("t", "b", 1, 1),
+            store.append_versions_sync("t", "b", 1, 1).expect("append"),
             Appended::Stored { first_position: 3 }
         );
         // versions 2..3 overlap the stored version 2
         assert_eq!(
-            store.append_versions_sync("s", "a", 2, 2),
+            store.append_versions_sync("s", "a", 2, 2).expect("append"),
             Appended::Conflict {
                 existing_version: 2
             }
@@ -549,7 +554,7 @@ mod index_only_tests {
         assert_eq!(store.len(), 3);
         assert_eq!(store.head().get(), 3);
         assert_eq!(
-            store.append_versions_sync("s", "a", 3, 1),
+            store.append_versions_sync("s", "a", 3, 1).expect("append"),
             Appended::Stored { first_position: 4 }
         );
     }
@@ -557,10 +562,10 @@ mod index_only_tests {
     #[test]
     fn positions_follow_versions_streams_and_limits() {
         let store = MemoryEngine::new();
-        store.append_versions_sync("s", "a", 1, 2); // 1, 2
-        store.append_versions_sync("t", "b", 1, 1); // 3
-        store.append_versions_sync("s", "c", 1, 1); // 4
-        store.append_versions_sync("s", "a", 3, 1); // 5
+        store.append_versions_sync("s", "a", 1, 2).expect("append"); // 1, 2
+        store.append_versions_sync("t", "b", 1, 1).expect("append"); // 3
+        store.append_versions_sync("s", "c", 1, 1).expect("append"); // 4
+        store.append_versions_sync("s", "a", 3, 1).expect("append"); // 5
 
         assert_eq!(
             store.positions_for_sync("s", "a", None),
