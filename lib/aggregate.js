@@ -1,6 +1,6 @@
 'use strict'
 
-const { NATIVE, toMeta, isPlainObject, isThenable, assertPositiveInteger } = require('./util')
+const { NATIVE, SYNC_MEMORY, toMeta, isPlainObject, isThenable, assertPositiveInteger } = require('./util')
 const { codedError } = require('./errors')
 
 /**
@@ -15,6 +15,8 @@ const { codedError } = require('./errors')
  * @returns {Promise<any[]> | any[]}
  */
 function getAllEventsFor(provider, stream, id, from) {
+  const sync = provider[SYNC_MEMORY]
+  if (sync && provider.getEventsFor === sync.getEventsFor) return sync.eventsFor(stream, id, from)
   if (provider[NATIVE]) return provider.getEventsFor(stream, id, from)
   return pagedEventsFor(provider, stream, id, from)
 }
@@ -159,7 +161,9 @@ function createLoader(opts) {
     // no await (and no turn of the event loop) when the provider is no Promise
     const provider = isThenable(opts.provider) ? await opts.provider : opts.provider
     const cached = useCache ? cache.get(id) : undefined
-    const events = await getAllEventsFor(provider, stream, id, cached ? cached.position : undefined)
+    const read = getAllEventsFor(provider, stream, id, cached ? cached.position : undefined)
+    // the in-memory provider answers without a Promise: no turn of the event loop
+    const events = Array.isArray(read) ? read : await read
     if (cached && events.length === 0) {
       // a use: the entry becomes the most recent one (unless evicted meanwhile)
       if (bounded && cache.get(id) === cached) remember(id, cached)

@@ -1,7 +1,7 @@
 'use strict'
 
 const { codedError } = require('./errors')
-const { assertEvent, assertJson, assertName, findLoneSurrogate, describe, isPlainObject, isThenable, NATIVE } = require('./util')
+const { assertEvent, assertJson, assertName, findLoneSurrogate, describe, isPlainObject, isThenable, NATIVE, SYNC_MEMORY } = require('./util')
 const wakeup = require('./wakeup')
 
 /**
@@ -70,19 +70,20 @@ async function execute(target, handlers, name, id, body, aggregate) {
     // the message is only built for an invalid event
     if (!isPlainObject(ev) || typeof ev.type !== 'string') assertEvent(ev, `command "${name}" returned an invalid event`)
   }
-  const lone = findLoneSurrogate(events, 'events')
-  if (lone) {
-    throw codedError(
-      'INVALID_EVENT',
-      `command "${name}" returned an event that cannot be stored: ${lone} holds a lone surrogate ` +
-        '(a UTF-16 half of a pair, U+D800..U+DFFF), which is no Unicode text; nothing was stored',
-      TypeError
-    )
-  }
-
   const provider = isThenable(target.provider) ? await target.provider : target.provider
-  // a native provider checks this while serialising the append
-  if (!provider[NATIVE]) assertJson(events, `command "${name}"`)
+  // a native provider checks both while serialising the append
+  if (!provider[NATIVE]) {
+    const lone = findLoneSurrogate(events, 'events')
+    if (lone) {
+      throw codedError(
+        'INVALID_EVENT',
+        `command "${name}" returned an event that cannot be stored: ${lone} holds a lone surrogate ` +
+          '(a UTF-16 half of a pair, U+D800..U+DFFF), which is no Unicode text; nothing was stored',
+        TypeError
+      )
+    }
+    assertJson(events, `command "${name}"`)
+  }
   const version = aggregate.version + 1
   let storeEvents = provider.createEvents(target.stream, id, version, events)
   const persist = !!(target.persistAggregate && target.version)
@@ -98,7 +99,9 @@ async function execute(target, handlers, name, id, body, aggregate) {
   } else {
     for (let i = 0; i < storeEvents.length; i++) next = target.toNextAggregate(next, storeEvents[i])
   }
-  await provider.append(target.stream, id, version, storeEvents)
+  const sync = provider[SYNC_MEMORY]
+  if (sync && provider.append === sync.append) sync.appendEvents(target.stream, id, version, storeEvents)
+  else await provider.append(target.stream, id, version, storeEvents)
   if (!provider[NATIVE]) wakeup.notify(provider)
   return next
 }

@@ -5,6 +5,14 @@ const { codedError } = require('./errors')
 /** Where a provider built by this package keeps its native store (or a Promise of it). */
 const NATIVE = Symbol.for('evtstore-rs.native')
 
+/**
+ * The in-memory provider's synchronous read and append, for the facade:
+ * skipping their Promises saves two turns of the event loop per command.
+ * Holds the provider's own getEventsFor and append too, so the fast path is
+ * taken only while those have not been replaced.
+ */
+const SYNC_MEMORY = Symbol('evtstore-rs.memory-sync')
+
 /** The bookmark that lives in memory only. */
 const MemoryBookmark = '@@MemoryBookmark'
 
@@ -339,6 +347,7 @@ function quiet(promise) {
 }
 
 module.exports = {
+  SYNC_MEMORY,
   NATIVE,
   MemoryBookmark,
   toArray,

@@ -11,6 +11,7 @@ const {
   readLimit,
   assertNoLoneSurrogate,
   isPlainObject,
+  SYNC_MEMORY,
 } = require('../lib/util')
 const { createEvents } = require('../lib/native-provider')
 
@@ -84,7 +85,12 @@ function createProvider(initEvents, onError) {
     const copies = JSON.parse(json)
     // a toJSON() may have turned an event into something else
     for (let i = 0; i < copies.length; i++) assertEvent(copies[i], where)
-    const first = native(() => store.appendVersions(stream, aggregateId, version, copies.length))
+    let first
+    try {
+      first = store.appendVersions(stream, aggregateId, version, copies.length)
+    } catch (err) {
+      throw fromNative(err)
+    }
     if (first < 0) {
       throw new VersionError(
         `on stream "${stream}", aggregate "${aggregateId}": version ${-first} already exists; ` +
@@ -107,6 +113,62 @@ function createProvider(initEvents, onError) {
       records.push(stored[i])
     }
     return stored
+  }
+
+  /**
+   * getEventsFor without the Promise (the facade's fast path, see SYNC_MEMORY).
+   * @param {string} stream
+   * @param {string} aggregateId
+   * @param {number} [fromPosition]
+   */
+  function eventsFor(stream, aggregateId, fromPosition) {
+    assertName(stream, 'the stream name', 'getEventsFor')
+    assertName(aggregateId, 'the aggregate id', 'getEventsFor')
+    if (fromPosition != null) {
+      assertNonNegativeInteger(fromPosition, 'getEventsFor: the position to read after', READ_FROM_START)
+    }
+    let positions
+    try {
+      positions = store.positionsFor(stream, aggregateId, fromPosition == null ? undefined : fromPosition)
+    } catch (err) {
+      throw fromNative(err)
+    }
+    return toStoreEvents(positions)
+  }
+
+  /**
+   * append without the Promise (the facade's fast path, see SYNC_MEMORY).
+   * @param {string} stream
+   * @param {string} aggregateId
+   * @param {number} version
+   * @param {any[]} events
+   */
+  function appendEvents(stream, aggregateId, version, events) {
+    assertName(stream, 'the stream name', 'append')
+    assertName(aggregateId, 'the aggregate id', 'append')
+    assertNonNegativeInteger(version, 'append: the version', 'the version of the first event')
+    if (!Array.isArray(events)) {
+      throw codedError('INVALID_EVENT', 'append: expected an array of events', TypeError)
+    }
+    const where = `append to ${stream}/${aggregateId}`
+    const now = Date.now()
+    const payloads = new Array(events.length)
+    const timestamps = new Array(events.length)
+    for (let i = 0; i < events.length; i++) {
+      const item = events[i]
+      let event = item
+      let ms = NaN
+      // a StoreEvent: its event is checked (and named in a refusal), not the wrapper
+      if (isPlainObject(item) && typeof item.type !== 'string' && 'event' in item) {
+        event = item.event
+        ms = toMillis(item.timestamp)
+      }
+      assertEvent(event, where)
+      payloads[i] = event
+      timestamps[i] = Number.isFinite(ms) ? ms : now
+    }
+    if (payloads.length === 0) return []
+    return storeCopies(stream, aggregateId, version, payloads, timestamps, where)
   }
 
   const provider = {
@@ -150,15 +212,7 @@ function createProvider(initEvents, onError) {
      * @param {number} [fromPosition]
      */
     async getEventsFor(stream, aggregateId, fromPosition) {
-      assertName(stream, 'the stream name', 'getEventsFor')
-      assertName(aggregateId, 'the aggregate id', 'getEventsFor')
-      if (fromPosition != null) {
-        assertNonNegativeInteger(fromPosition, 'getEventsFor: the position to read after', READ_FROM_START)
-      }
-      const positions = native(() =>
-        store.positionsFor(stream, aggregateId, fromPosition == null ? undefined : fromPosition)
-      )
-      return toStoreEvents(positions)
+      return eventsFor(stream, aggregateId, fromPosition)
     },
 
     /**
@@ -183,31 +237,7 @@ function createProvider(initEvents, onError) {
      * @param {any[]} events
      */
     async append(stream, aggregateId, version, events) {
-      assertName(stream, 'the stream name', 'append')
-      assertName(aggregateId, 'the aggregate id', 'append')
-      assertNonNegativeInteger(version, 'append: the version', 'the version of the first event')
-      if (!Array.isArray(events)) {
-        throw codedError('INVALID_EVENT', 'append: expected an array of events', TypeError)
-      }
-      const where = `append to ${stream}/${aggregateId}`
-      const now = Date.now()
-      const payloads = new Array(events.length)
-      const timestamps = new Array(events.length)
-      for (let i = 0; i < events.length; i++) {
-        const item = events[i]
-        let event = item
-        let ms = NaN
-        // a StoreEvent: its event is checked (and named in a refusal), not the wrapper
-        if (isPlainObject(item) && typeof item.type !== 'string' && 'event' in item) {
-          event = item.event
-          ms = toMillis(item.timestamp)
-        }
-        assertEvent(event, where)
-        payloads[i] = event
-        timestamps[i] = Number.isFinite(ms) ? ms : now
-      }
-      if (payloads.length === 0) return []
-      return storeCopies(stream, aggregateId, version, payloads, timestamps, where)
+      return appendEvents(stream, aggregateId, version, events)
     },
 
     /** Resolves at once: nothing to open. */
@@ -221,6 +251,11 @@ function createProvider(initEvents, onError) {
 
   // enumerable: a wrapper made with { ...provider, onError } keeps the native wake-ups
   Object.defineProperty(provider, NATIVE, { value: store, enumerable: true })
+  // not enumerable: a wrapper made with { ...provider } goes through its own
+  // methods; the facade also checks that these methods were not replaced
+  Object.defineProperty(provider, SYNC_MEMORY, {
+    value: { getEventsFor: provider.getEventsFor, append: provider.append, eventsFor, appendEvents },
+  })
   return provider
 }
 

@@ -30,7 +30,7 @@
 //! PostgreSQL build the JSON text was measured slower). Columns are cast so
 //! that tables with other compatible column types read the same.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
@@ -316,6 +316,9 @@ struct QueuedAppend {
     timestamps: Vec<i64>,
     texts: Vec<String>,
 }
+
+/// A queued append, as the writer of its group holds it.
+type WaitingAppend = Waiting<QueuedAppend, Result<Vec<i64>>>;
 
 /// Most appends, and most events, written by one group statement (the rest
 /// wait for the next group).
@@ -818,36 +821,53 @@ impl PostgresEngine {
     /// returns the leader's own result. Requests on an aggregate that is
     /// already in the group, and those over the group's size, wait for the
     /// next group (so versions are checked against what is stored).
-    async fn write_group(
-        &self,
-        group: Vec<Waiting<QueuedAppend, Result<Vec<i64>>>>,
-    ) -> Result<Vec<i64>> {
-        let mut taken: Vec<Waiting<QueuedAppend, Result<Vec<i64>>>> = Vec::new();
-        let mut later = Vec::new();
-        let mut keys: HashSet<(&str, &str)> = HashSet::new();
-        let mut events = 0usize;
+    async fn write_group(&self, group: Vec<WaitingAppend>) -> Result<Vec<i64>> {
+        enum Place {
+            Now,
+            /// The same versions of the same aggregate as the request that
+            /// goes now at this index: whatever that one meets, this one is
+            /// a conflict (its versions are then stored, by the other or
+            /// from before), unless that one fails otherwise.
+            Behind(usize),
+            Later,
+        }
         // Which requests go now is decided on borrowed keys first.
-        let mut now = Vec::with_capacity(group.len());
-        for (i, w) in group.iter().enumerate() {
-            let r = &w.request;
-            let fits = i == 0
-                || (now.len() < GROUP_MAX_APPENDS && events + r.texts.len() <= GROUP_MAX_EVENTS);
-            let go = fits && keys.insert((r.stream.as_str(), r.aggregate_id.as_str()));
-            if go {
-                events += r.texts.len();
+        let mut places = Vec::with_capacity(group.len());
+        {
+            let mut going: HashMap<(&str, &str), (usize, i64, usize)> = HashMap::new();
+            let mut events = 0usize;
+            for (i, w) in group.iter().enumerate() {
+                let r = &w.request;
+                let key = (r.stream.as_str(), r.aggregate_id.as_str());
+                let place = match going.get(&key) {
+                    Some(&(at, first, count))
+                        if first == r.first_version && count == r.texts.len() =>
+                    {
+                        Place::Behind(at)
+                    }
+                    Some(_) => Place::Later,
+                    None if i == 0
+                        || (going.len() < GROUP_MAX_APPENDS
+                            && events + r.texts.len() <= GROUP_MAX_EVENTS) =>
+                    {
+                        events += r.texts.len();
+                        going.insert(key, (going.len(), r.first_version, r.texts.len()));
+                        Place::Now
+                    }
+                    None => Place::Later,
+                };
+                places.push(place);
             }
-            now.push(go);
         }
-        drop(keys);
-        for (w, go) in group.into_iter().zip(now) {
-            if go {
-                taken.push(w);
-            } else {
-                later.push(w);
+        let mut taken: Vec<WaitingAppend> = Vec::new();
+        let mut behind: Vec<(usize, WaitingAppend)> = Vec::new();
+        let mut later = Vec::new();
+        for (w, place) in group.into_iter().zip(places) {
+            match place {
+                Place::Now => taken.push(w),
+                Place::Behind(at) => behind.push((at, w)),
+                Place::Later => later.push(w),
             }
-        }
-        if !later.is_empty() {
-            self.appends.defer(later);
         }
 
         let results = if taken.len() == 1 {
@@ -867,6 +887,23 @@ impl PostgresEngine {
                 }
             }
         };
+        for (at, w) in behind {
+            let settled = match &results[at] {
+                Ok(_) => true,
+                Err(e) => e.code() == "VERSION_CONFLICT",
+            };
+            if settled {
+                let r = &w.request;
+                let last = r.first_version + r.texts.len() as i64 - 1;
+                let conflict = version_conflict(&r.stream, &r.aggregate_id, r.first_version, last);
+                w.answer(Err(conflict));
+            } else {
+                later.push(w);
+            }
+        }
+        if !later.is_empty() {
+            self.appends.defer(later);
+        }
         let mut own = None;
         for (w, out) in taken.into_iter().zip(results) {
             if own.is_none() {
@@ -898,7 +935,7 @@ impl PostgresEngine {
     /// committed).
     async fn insert_group(
         &self,
-        group: &[Waiting<QueuedAppend, Result<Vec<i64>>>],
+        group: &[WaitingAppend],
     ) -> std::result::Result<Vec<Result<Vec<i64>>>, bool> {
         let events: usize = group.iter().map(|w| w.request.texts.len()).sum();
         let mut streams: Vec<&str> = Vec::with_capacity(events);
