@@ -59,6 +59,62 @@ function toMillis(ts) {
 }
 
 /**
+ * The arguments of `append`, checked, and its events unwrapped: bare events
+ * or StoreEvents (from createEvents), whose timestamps are kept.
+ * @param {string} stream
+ * @param {string} aggregateId
+ * @param {number} version
+ * @param {any[]} events
+ * @returns {{ where: string, payloads: any[], timestamps: number[] }}
+ */
+function readAppend(stream, aggregateId, version, events) {
+  assertName(stream, 'the stream name', 'append')
+  assertName(aggregateId, 'the aggregate id', 'append')
+  assertNonNegativeInteger(version, 'append: the version', 'the version of the first event')
+  if (!Array.isArray(events)) {
+    throw codedError('INVALID_EVENT', 'append: expected an array of events', TypeError)
+  }
+  const where = `append to ${stream}/${aggregateId}`
+  const now = Date.now()
+  const payloads = new Array(events.length)
+  const timestamps = new Array(events.length)
+  for (let i = 0; i < events.length; i++) {
+    const item = events[i]
+    let event = item
+    let ms = NaN
+    // a StoreEvent: its event is checked (and named in a refusal), not the wrapper
+    if (isPlainObject(item) && typeof item.type !== 'string' && 'event' in item) {
+      event = item.event
+      ms = toMillis(item.timestamp)
+    }
+    assertEvent(event, where)
+    payloads[i] = event
+    timestamps[i] = Number.isFinite(ms) ? ms : now
+  }
+  return { where, payloads, timestamps }
+}
+
+/**
+ * JSON text of what an append stores, or INVALID_EVENT (a BigInt, a cycle, a
+ * lone surrogate) before anything is stored.
+ * @param {any} value
+ * @param {() => any[]} payloads the events, to name the one at fault
+ * @param {string} where
+ */
+function appendJson(value, payloads, where) {
+  let json
+  try {
+    json = JSON.stringify(value)
+  } catch (cause) {
+    const err = codedError('INVALID_EVENT', `${where}: an event cannot be stored as JSON (${cause && cause.message})`, TypeError)
+    err.cause = cause
+    throw err
+  }
+  assertNoLoneSurrogate(json, payloads, where)
+  return json
+}
+
+/**
  * The StoreEvents evtstore's `createEvents` builds: not stored yet, so their
  * position is 0 (what evtstore's memory and knex providers put there).
  * @param {string} stream
@@ -204,40 +260,11 @@ function createNativeProvider(opts) {
      * @param {any[]} events
      */
     async append(stream, aggregateId, version, events) {
-      assertName(stream, 'the stream name', 'append')
-      assertName(aggregateId, 'the aggregate id', 'append')
-      assertNonNegativeInteger(version, 'append: the version', 'the version of the first event')
-      if (!Array.isArray(events)) {
-        throw codedError('INVALID_EVENT', 'append: expected an array of events', TypeError)
-      }
-      const now = Date.now()
-      const items = new Array(events.length)
-      for (let i = 0; i < events.length; i++) {
-        const item = events[i]
-        let event = item
-        let ms = NaN
-        // a StoreEvent: its event is checked (and named in a refusal), not the wrapper
-        if (isPlainObject(item) && typeof item.type !== 'string' && 'event' in item) {
-          event = item.event
-          ms = toMillis(item.timestamp)
-        }
-        assertEvent(event, `append to ${stream}/${aggregateId}`)
-        items[i] = { timestamp: Number.isFinite(ms) ? ms : now, event }
-      }
-      if (items.length === 0) return []
-      let json
-      try {
-        json = JSON.stringify(items)
-      } catch (cause) {
-        const err = codedError(
-          'INVALID_EVENT',
-          `append to ${stream}/${aggregateId}: an event cannot be stored as JSON (${cause && cause.message})`,
-          TypeError
-        )
-        err.cause = cause
-        throw err
-      }
-      assertNoLoneSurrogate(json, () => items.map((item) => item.event), `append to ${stream}/${aggregateId}`)
+      const { where, payloads, timestamps } = readAppend(stream, aggregateId, version, events)
+      if (payloads.length === 0) return []
+      const items = new Array(payloads.length)
+      for (let i = 0; i < payloads.length; i++) items[i] = { timestamp: timestamps[i], event: payloads[i] }
+      const json = appendJson(items, () => payloads, where)
       const s = await store()
       let positions
       try {
@@ -252,8 +279,8 @@ function createNativeProvider(opts) {
           aggregateId,
           version: version + i,
           position: positions[i],
-          timestamp: new Date(items[i].timestamp),
-          event: items[i].event,
+          timestamp: new Date(timestamps[i]),
+          event: payloads[i],
         }
       }
       return stored
@@ -275,4 +302,13 @@ function createNativeProvider(opts) {
   return provider
 }
 
-module.exports = { createNativeProvider, createEvents, parseEvents, parseEvent }
+module.exports = {
+  createNativeProvider,
+  createEvents,
+  parseEvents,
+  parseEvent,
+  readAppend,
+  appendJson,
+  toMillis,
+  READ_FROM_START,
+}

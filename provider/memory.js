@@ -9,22 +9,10 @@ const {
   assertStreams,
   assertNonNegativeInteger,
   readLimit,
-  assertNoLoneSurrogate,
   isPlainObject,
   SYNC_MEMORY,
 } = require('../lib/util')
-const { createEvents } = require('../lib/native-provider')
-
-/** What to pass as the position of a read. */
-const READ_FROM_START = "an event's position, or 0 or null to read from the start"
-
-/** @param {any} ts */
-function toMillis(ts) {
-  if (ts instanceof Date) return ts.getTime()
-  if (typeof ts === 'number') return ts
-  if (typeof ts === 'string') return Date.parse(ts)
-  return NaN
-}
+const { createEvents, readAppend, appendJson, toMillis, READ_FROM_START } = require('../lib/native-provider')
 
 /**
  * An in-memory provider. The Rust core keeps the index (streams, aggregates,
@@ -73,16 +61,7 @@ function createProvider(initEvents, onError) {
    * @param {string} where
    */
   function storeCopies(stream, aggregateId, version, payloads, timestamps, where) {
-    let json
-    try {
-      json = JSON.stringify(payloads)
-    } catch (cause) {
-      const err = codedError('INVALID_EVENT', `${where}: an event cannot be stored as JSON (${cause && cause.message})`, TypeError)
-      err.cause = cause
-      throw err
-    }
-    assertNoLoneSurrogate(json, () => payloads, where)
-    const copies = JSON.parse(json)
+    const copies = JSON.parse(appendJson(payloads, () => payloads, where))
     // a toJSON() may have turned an event into something else
     for (let i = 0; i < copies.length; i++) assertEvent(copies[i], where)
     let first
@@ -144,29 +123,7 @@ function createProvider(initEvents, onError) {
    * @param {any[]} events
    */
   function appendEvents(stream, aggregateId, version, events) {
-    assertName(stream, 'the stream name', 'append')
-    assertName(aggregateId, 'the aggregate id', 'append')
-    assertNonNegativeInteger(version, 'append: the version', 'the version of the first event')
-    if (!Array.isArray(events)) {
-      throw codedError('INVALID_EVENT', 'append: expected an array of events', TypeError)
-    }
-    const where = `append to ${stream}/${aggregateId}`
-    const now = Date.now()
-    const payloads = new Array(events.length)
-    const timestamps = new Array(events.length)
-    for (let i = 0; i < events.length; i++) {
-      const item = events[i]
-      let event = item
-      let ms = NaN
-      // a StoreEvent: its event is checked (and named in a refusal), not the wrapper
-      if (isPlainObject(item) && typeof item.type !== 'string' && 'event' in item) {
-        event = item.event
-        ms = toMillis(item.timestamp)
-      }
-      assertEvent(event, where)
-      payloads[i] = event
-      timestamps[i] = Number.isFinite(ms) ? ms : now
-    }
+    const { where, payloads, timestamps } = readAppend(stream, aggregateId, version, events)
     if (payloads.length === 0) return []
     return storeCopies(stream, aggregateId, version, payloads, timestamps, where)
   }
