@@ -6,7 +6,9 @@
 //! keeps Node alive.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -80,13 +82,29 @@ impl WaitOutcome {
 pub struct HeadWaiter {
     head: Arc<Head>,
     cancelled: watch::Sender<bool>,
+    probe: Option<(Probe, Duration)>,
 }
+
+/// Asks the database for its highest position (`None` when it cannot say
+/// now). Appends made by another process publish nothing in this one; a
+/// waiter with a probe finds them by asking at an interval while it waits.
+pub type Probe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<i64>> + Send>> + Send + Sync>;
 
 impl HeadWaiter {
     pub fn new(head: Arc<Head>) -> Self {
         HeadWaiter {
             head,
             cancelled: watch::Sender::new(false),
+            probe: None,
+        }
+    }
+
+    /// A waiter that also runs `probe` every `every` while it waits, and
+    /// publishes what it finds to the head (which wakes every waiter on it).
+    pub fn with_probe(head: Arc<Head>, probe: Probe, every: Duration) -> Self {
+        HeadWaiter {
+            probe: Some((probe, every)),
+            ..HeadWaiter::new(head)
         }
     }
 
@@ -122,12 +140,29 @@ impl HeadWaiter {
                 None => std::future::pending::<()>().await,
             }
         };
+        let head = self.head.clone();
+        let probe = self.probe.clone();
+        let probing = async move {
+            let Some((probe, every)) = probe else {
+                return std::future::pending::<()>().await;
+            };
+            loop {
+                tokio::time::sleep(every).await;
+                if let Some(found) = probe().await {
+                    if found > known_head {
+                        head.publish(found);
+                        return;
+                    }
+                }
+            }
+        };
         tokio::select! {
             biased;
             // The senders live in `self` and in `self.head`, so these never
             // see a closed channel while we wait; treat it as a cancel anyway.
             _ = cancelled => WaitOutcome::Cancelled,
             ok = changed => if ok { WaitOutcome::Changed } else { WaitOutcome::Cancelled },
+            _ = probing => WaitOutcome::Changed,
             _ = sleep => WaitOutcome::Timeout,
         }
     }
@@ -221,6 +256,39 @@ mod tests {
         assert_eq!(waiter.wait(0, None).await, WaitOutcome::Cancelled);
         waiter.reset();
         assert_eq!(waiter.wait(0, None).await, WaitOutcome::Changed);
+    }
+
+    #[tokio::test]
+    async fn a_probe_finds_appends_made_elsewhere_and_publishes_them() {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let head = Arc::new(Head::new());
+        let elsewhere = Arc::new(AtomicI64::new(0));
+        let seen = elsewhere.clone();
+        let probe: Probe = Arc::new(move || {
+            let seen = seen.clone();
+            Box::pin(async move { Some(seen.load(Ordering::SeqCst)) })
+        });
+        let waiter = Arc::new(HeadWaiter::with_probe(
+            head.clone(),
+            probe,
+            Duration::from_millis(5),
+        ));
+        // nothing new: the wait times out
+        assert_eq!(
+            waiter.wait(0, Some(Duration::from_millis(30))).await,
+            WaitOutcome::Timeout
+        );
+        let w = waiter.clone();
+        let pending = tokio::spawn(async move { w.wait(0, Some(Duration::from_secs(60))).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        elsewhere.store(7, Ordering::SeqCst);
+        assert_eq!(pending.await.ok(), Some(WaitOutcome::Changed));
+        assert_eq!(head.get(), 7, "what the probe found is published");
+        // a plain waiter on the same head is woken by that publish
+        assert_eq!(
+            HeadWaiter::new(head).wait(6, None).await,
+            WaitOutcome::Changed
+        );
     }
 
     #[test]

@@ -194,6 +194,20 @@ impl SqliteEngine {
 
     /// Creates the tables and indexes that are missing (the layout evtstore
     /// 12.0.1 creates through knex). Idempotent; never drops anything.
+    /// The highest position in the events table (0 when empty): what a
+    /// waiter asks for to see appends made by other processes.
+    pub async fn max_position(&self) -> Result<i64> {
+        let sql = format!(
+            "SELECT coalesce(max(\"position\"), 0) FROM {}",
+            quote_ident(&self.events_table)
+        );
+        let max: i64 = sqlx::query_scalar(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.db_error(e))?;
+        Ok(max)
+    }
+
     pub async fn migrate(&self) -> Result<()> {
         self.migrate_tables(true, true).await
     }
