@@ -388,8 +388,7 @@ const SCENARIOS = [
     dataset: () => 'empty',
     unit: 'ms',
     targetOurs: 50,
-    targetStores: ['pg'],
-    noTarget: { sqlite: 'none: both poll every second (pollInterval, evtstore\'s fixed 1 s)' },
+    targetStores: ['pg', 'sqlite'],
     async run(env, z) {
       await warmup(env, z)
       const { createHandler } = counterDomain(env)
