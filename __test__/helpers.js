@@ -168,7 +168,62 @@ function makeDomain(provider, opts = {}) {
   return { domain, createHandler, userCmd, postCmd, user, post }
 }
 
+/**
+ * The "our side reads their data" half of the evtstore@12.0.1 compatibility
+ * tests (SQLite and PostgreSQL): on a provider over the tables evtstore's
+ * `write` step filled (report `w`), the aggregate and bookmark read back, a
+ * command extends the aggregate, and a handler sees all four events in
+ * position order with Date timestamps. Returns the handled positions.
+ * @param {any} provider
+ * @param {{ bookmark: number, writeStart: number, writeEnd: number }} w
+ */
+async function readAndExtendEvtstoreRows(provider, w) {
+  const ours = makeDomain(provider)
+  assert.deepEqual(await ours.domain.user.getAggregate('u1'), {
+    name: 'a',
+    enabled: true,
+    logins: 1,
+    aggregateId: 'u1',
+    version: 2,
+  })
+  assert.equal(await provider.getPosition('their-bm'), w.bookmark)
+  const next = await ours.userCmd.login('u1', {})
+  assert.equal(next.version, 3)
+  assert.equal(next.logins, 2)
+
+  const seen = []
+  const handler = ours.createHandler('our-bm', ['users'])
+  const record = (id, ev, meta) => {
+    seen.push({ id, type: ev.type, version: meta.version, position: meta.position, meta })
+  }
+  handler.handle('users', 'created', record)
+  handler.handle('users', 'loggedIn', record)
+  assert.equal(await handler.runOnce(), 4)
+  assert.deepEqual(
+    seen.map((s) => [s.id, s.type, s.version]),
+    [
+      ['u1', 'created', 1],
+      ['u1', 'loggedIn', 2],
+      ['u2', 'created', 1],
+      ['u1', 'loggedIn', 3],
+    ]
+  )
+  for (const s of seen) assert.equal(typeof s.position, 'number')
+  const positions = seen.map((s) => s.position)
+  assert.deepEqual([...positions].sort((x, y) => x - y), positions)
+  for (const s of seen.slice(0, 3)) {
+    assert.ok(s.meta.timestamp instanceof Date, 'meta.timestamp is a Date')
+    const ms = s.meta.timestamp.getTime()
+    assert.ok(ms >= w.writeStart - 5 && ms <= w.writeEnd + 5, `timestamp ${ms} outside the writes`)
+  }
+  for (const e of await allEvents(provider, ['users'])) {
+    assert.ok(e.timestamp instanceof Date, `StoreEvent timestamp is ${typeof e.timestamp}`)
+  }
+  return positions
+}
+
 module.exports = {
+  readAndExtendEvtstoreRows,
   deferred,
   withTimeout,
   delay,

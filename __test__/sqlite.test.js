@@ -11,10 +11,10 @@ const {
   withTimeout,
   delay,
   assertCode,
-  allEvents,
   snapshot,
   makeDomain,
   runNode,
+  readAndExtendEvtstoreRows,
 } = require('./helpers')
 
 const T = { timeout: 30000 }
@@ -316,46 +316,7 @@ describe('data compatibility with evtstore@12.0.1', () => {
     const sqlite = providerModule('sqlite')
     await sqlite.migrate({ file }) // must be harmless on evtstore's tables
     const provider = await openSqlite(t, file)
-    const ours = makeDomain(provider)
-    assert.deepEqual(await ours.domain.user.getAggregate('u1'), {
-      name: 'a',
-      enabled: true,
-      logins: 1,
-      aggregateId: 'u1',
-      version: 2,
-    })
-    assert.equal(await provider.getPosition('their-bm'), w.bookmark)
-    const next = await ours.userCmd.login('u1', {})
-    assert.equal(next.version, 3)
-    assert.equal(next.logins, 2)
-
-    const seen = []
-    const handler = ours.createHandler('our-bm', ['users'])
-    const record = (id, ev, meta) => {
-      seen.push({ id, type: ev.type, version: meta.version, position: meta.position, meta })
-    }
-    handler.handle('users', 'created', record)
-    handler.handle('users', 'loggedIn', record)
-    assert.equal(await handler.runOnce(), 4)
-    assert.deepEqual(
-      seen.map((s) => [s.id, s.type, s.version]),
-      [
-        ['u1', 'created', 1],
-        ['u1', 'loggedIn', 2],
-        ['u2', 'created', 1],
-        ['u1', 'loggedIn', 3],
-      ]
-    )
-    const positions = seen.map((s) => s.position)
-    assert.deepEqual([...positions].sort((x, y) => x - y), positions)
-    for (const s of seen.slice(0, 3)) {
-      assert.ok(s.meta.timestamp instanceof Date, 'meta.timestamp is a Date')
-      const ms = s.meta.timestamp.getTime()
-      assert.ok(ms >= w.writeStart - 5 && ms <= w.writeEnd + 5, `timestamp ${ms} outside the writes`)
-    }
-    for (const e of await allEvents(provider, ['users'])) {
-      assert.ok(e.timestamp instanceof Date, `StoreEvent timestamp is ${typeof e.timestamp}`)
-    }
+    await readAndExtendEvtstoreRows(provider, w)
 
     // our knex provider reads evtstore's rows too
     const db = openKnex(t, file)

@@ -507,6 +507,41 @@ pub fn rows_to_json<R>(
     Ok((columns.finish(), max))
 }
 
+/// One row of whole events, its columns in the order position, version,
+/// stream, aggregate id, timestamp, event (the SELECT of both SQL engines),
+/// checking that the stored event is JSON (another program may have
+/// written anything). Each engine reads its own timestamp column kinds and
+/// classifies its own errors.
+pub fn event_row<'r, R>(
+    row: &'r R,
+    read_timestamp: impl Fn(&'r R, usize) -> std::result::Result<Option<i64>, sqlx::Error>,
+    db_error: impl Fn(sqlx::Error) -> StoreError,
+    location: &str,
+    events_table: &str,
+) -> Result<EventRef<'r>>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database>,
+    &'r str: sqlx::Decode<'r, R::Database>,
+{
+    let position: i64 = row.try_get_unchecked(0).map_err(&db_error)?;
+    let version: Option<i64> = row.try_get_unchecked(1).map_err(&db_error)?;
+    let stream: Option<&str> = row.try_get_unchecked(2).map_err(&db_error)?;
+    let aggregate_id: Option<&str> = row.try_get_unchecked(3).map_err(&db_error)?;
+    let timestamp = read_timestamp(row, 4).map_err(&db_error)?;
+    let event: Option<&str> = row.try_get_unchecked(5).map_err(&db_error)?;
+    check_stored_event(event, position, location, events_table)?;
+    Ok(EventRef {
+        position,
+        version,
+        stream,
+        aggregate_id,
+        timestamp,
+        event,
+    })
+}
+
 /// Checks that an event read back from a table is JSON: another program may
 /// have written anything there, and it is copied verbatim into our output.
 pub fn check_stored_event(

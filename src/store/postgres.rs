@@ -49,8 +49,8 @@ use url::Url;
 
 use super::group::{Entry, GroupQueue, Turn, Waiting};
 use super::{
-    check_stored_event, parse_timestamp_text, validate_table_name, write_event, EventColumns,
-    EventRef, EventStore, NewEvent,
+    event_row, parse_timestamp_text, validate_table_name, write_event, EventColumns, EventRef,
+    EventStore, NewEvent,
 };
 use crate::error::{Result, StoreError};
 use crate::notify::Head;
@@ -1250,25 +1250,15 @@ impl PostgresEngine {
         Ok(json)
     }
 
-    /// One row of [`ROW_COLUMNS`], checking that the stored event is JSON
-    /// (another program may have written anything).
+    /// One row of [`ROW_COLUMNS`] (see [`event_row`]).
     fn event_ref<'r>(&self, row: &'r PgRow) -> Result<EventRef<'r>> {
-        let get_err = |e: sqlx::Error| self.db_error(e, Table::Events);
-        let position: i64 = row.try_get_unchecked(0).map_err(get_err)?;
-        let version: Option<i64> = row.try_get_unchecked(1).map_err(get_err)?;
-        let stream: Option<&str> = row.try_get_unchecked(2).map_err(get_err)?;
-        let aggregate_id: Option<&str> = row.try_get_unchecked(3).map_err(get_err)?;
-        let timestamp = read_timestamp(row, 4).map_err(get_err)?;
-        let event: Option<&str> = row.try_get_unchecked(5).map_err(get_err)?;
-        check_stored_event(event, position, &self.location, &self.events_table)?;
-        Ok(EventRef {
-            position,
-            version,
-            stream,
-            aggregate_id,
-            timestamp,
-            event,
-        })
+        event_row(
+            row,
+            read_timestamp,
+            |e| self.db_error(e, Table::Events),
+            &self.location,
+            &self.events_table,
+        )
     }
 }
 

@@ -32,7 +32,7 @@ use sqlx::sqlite::{
 use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
 
 use super::{
-    check_stored_event, parse_timestamp_text, rows_to_json,
+    event_row, parse_timestamp_text, rows_to_json,
     validate_sqlite_table_name as validate_table_name, EventRef, EventStore, NewEvent, NO_EVENTS,
 };
 use crate::error::{Result, StoreError};
@@ -63,6 +63,7 @@ struct Statements {
     events_for_json: String,
     get_bookmark: String,
     set_bookmark: String,
+    max_position: String,
 }
 
 pub struct SqliteEngine {
@@ -167,6 +168,7 @@ impl SqliteEngine {
             set_bookmark: format!(
                 "INSERT INTO {b} (\"bookmark\", \"position\") VALUES (?, ?) ON CONFLICT (\"bookmark\") DO UPDATE SET \"position\" = excluded.\"position\""
             ),
+            max_position: format!("SELECT coalesce(max(\"position\"), 0) FROM {t}"),
         };
 
         Ok(SqliteEngine {
@@ -197,11 +199,7 @@ impl SqliteEngine {
     /// The highest position in the events table (0 when empty): what a
     /// waiter asks for to see appends made by other processes.
     pub async fn max_position(&self) -> Result<i64> {
-        let sql = format!(
-            "SELECT coalesce(max(\"position\"), 0) FROM {}",
-            quote_ident(&self.events_table)
-        );
-        let max: i64 = sqlx::query_scalar(&sql)
+        let max: i64 = sqlx::query_scalar(&self.sql.max_position)
             .fetch_one(&self.pool)
             .await
             .map_err(|e| self.db_error(e))?;
@@ -448,25 +446,15 @@ impl SqliteEngine {
         Ok(json)
     }
 
-    /// Reads one row of the events table, checking that the stored event is
-    /// JSON (another program may have written anything).
+    /// One row of the events table (see [`event_row`]).
     fn event_ref<'r>(&self, row: &'r SqliteRow) -> Result<EventRef<'r>> {
-        let get_err = |e: sqlx::Error| self.db_error(e);
-        let position: i64 = row.try_get_unchecked(0).map_err(get_err)?;
-        let version: Option<i64> = row.try_get_unchecked(1).map_err(get_err)?;
-        let stream: Option<&str> = row.try_get_unchecked(2).map_err(get_err)?;
-        let aggregate_id: Option<&str> = row.try_get_unchecked(3).map_err(get_err)?;
-        let timestamp = read_timestamp(row, 4).map_err(get_err)?;
-        let event: Option<&str> = row.try_get_unchecked(5).map_err(get_err)?;
-        check_stored_event(event, position, &self.location, &self.events_table)?;
-        Ok(EventRef {
-            position,
-            version,
-            stream,
-            aggregate_id,
-            timestamp,
-            event,
-        })
+        event_row(
+            row,
+            read_timestamp,
+            |e| self.db_error(e),
+            &self.location,
+            &self.events_table,
+        )
     }
 }
 
