@@ -16,19 +16,22 @@ const {
 
 /**
  * The core's read result -> StoreEvent objects with Dates. The core sends
- * columns (`{"s":[streams],"a":[ids],"v":[versions],"p":[positions],
- * "t":[ms],"e":[events]}`), which parse about twice as fast as one object
- * per event; the objects are built here with one shape.
+ * columns (`{"e":[events],"s":[streams],"a":[ids],"v":[versions],
+ * "p":[positions],"t":[ms]}`), which parse about twice as fast as one object
+ * per event; the objects are built here with one shape. A read of one
+ * aggregate comes without "s" and "a": its stream and id are the ones asked
+ * for, given here.
  * @param {string} json
+ * @param {string} [stream]
+ * @param {string} [aggregateId]
  */
-function parseEvents(json) {
-  const c = JSON.parse(json)
-  const { s, a, v, p, t, e } = c
+function parseEvents(json, stream, aggregateId) {
+  const { s, a, v, p, t, e } = JSON.parse(json)
   const out = new Array(p.length)
   for (let i = 0; i < p.length; i++) {
     out[i] = {
-      stream: s[i],
-      aggregateId: a[i],
+      stream: s === undefined ? stream : s[i],
+      aggregateId: a === undefined ? aggregateId : a[i],
       version: v[i],
       position: p[i],
       timestamp: new Date(t[i]),
@@ -229,7 +232,7 @@ function createNativeProvider(opts) {
       } catch (err) {
         throw fail(err)
       }
-      return parseEvents(json)
+      return parseEvents(json, stream, aggregateId)
     },
 
     /**

@@ -10,7 +10,8 @@ use std::time::Duration;
 use super::memory::MemoryEngine;
 use super::sqlite::{SqliteEngine, SqliteOptions};
 use super::{
-    decode_events, parse_new_events, to_first_version, EventStore, NewEvent, StoredEvent, NO_EVENTS,
+    decode_events, parse_new_events, to_first_version, EventStore, NewEvent, StoredEvent,
+    NO_EVENTS, NO_EVENTS_OF_AGGREGATE,
 };
 use crate::error::StoreError;
 use crate::notify::{HeadWaiter, WaitOutcome};
@@ -129,8 +130,12 @@ async fn appends_and_reads_back(store: Store) {
     assert_eq!(p, vec![1, 2]);
     let evs = parse(&store.events_for("users", "u1", None).await.expect("read"));
     assert_eq!(evs.len(), 2);
-    assert_eq!(evs[0].stream.as_deref(), Some("users"));
-    assert_eq!(evs[0].aggregate_id.as_deref(), Some("u1"));
+    // a read of one aggregate leaves out the stream and id asked for
+    assert_eq!(evs[0].stream, None);
+    assert_eq!(evs[0].aggregate_id, None);
+    let named = all_events(&store, &["users"]).await;
+    assert_eq!(named[0].stream.as_deref(), Some("users"));
+    assert_eq!(named[0].aggregate_id.as_deref(), Some("u1"));
     assert_eq!(evs[0].version, Some(1));
     assert_eq!(evs[0].position, 1);
     assert_eq!(evs[0].timestamp, Some(1_700_000_000_000));
@@ -151,14 +156,14 @@ async fn appends_and_reads_back(store: Store) {
             .events_for("users", "nobody", None)
             .await
             .expect("read"),
-        NO_EVENTS
+        NO_EVENTS_OF_AGGREGATE
     );
     assert_eq!(
         store
             .events_for("nostream", "u1", None)
             .await
             .expect("read"),
-        NO_EVENTS
+        NO_EVENTS_OF_AGGREGATE
     );
     assert_eq!(
         append(&store, "users", "u1", 3, &[])

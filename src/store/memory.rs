@@ -80,10 +80,15 @@ impl Inner {
         }
     }
 
-    /// The events at `indexes`, as JSON columns.
-    fn columns(&self, indexes: &[usize]) -> String {
+    /// The events at `indexes`, as JSON columns (with their names unless
+    /// they are of one aggregate).
+    fn columns(&self, indexes: &[usize], names: bool) -> String {
         let bytes: usize = indexes.iter().map(|&i| self.events[i].event.len()).sum();
-        let mut columns = EventColumns::with_capacity(indexes.len(), bytes);
+        let mut columns = if names {
+            EventColumns::with_capacity(indexes.len(), bytes)
+        } else {
+            EventColumns::of_aggregate(indexes.len(), bytes)
+        };
         for &i in indexes {
             columns.push(&self.event_ref(i));
         }
@@ -390,7 +395,7 @@ impl MemoryEngine {
     ) -> Result<String> {
         let inner = self.lock();
         let indexes = inner.indexes_for(stream, aggregate_id, after_position);
-        Ok(inner.columns(&indexes))
+        Ok(inner.columns(&indexes, false))
     }
 
     /// Positions of the aggregate's events in version order (after
@@ -414,7 +419,7 @@ impl MemoryEngine {
     ) -> Result<String> {
         let inner = self.lock();
         let indexes = inner.indexes_from(streams, after_position, limit);
-        Ok(inner.columns(&indexes))
+        Ok(inner.columns(&indexes, true))
     }
 
     /// Positions of the events of `streams` after `after_position`, in

@@ -1226,13 +1226,17 @@ impl PostgresEngine {
     /// Rows are turned into JSON as they arrive, so a large read never
     /// holds all of its rows at once. (10,000 events take ~12 ms here, most
     /// of it sqlx's per-row work, ~0.9 µs a row; the server needs ~3.5 ms.)
-    async fn read_events<'q, B>(&self, sql: &'q str, bind: B) -> Result<String>
+    async fn read_events<'q, B>(&self, sql: &'q str, names: bool, bind: B) -> Result<String>
     where
         B: Fn(PgQuery<'q>) -> PgQuery<'q>,
     {
         let built = retrying!(self, Table::Events, |conn| async {
             let mut rows = bind(sqlx::query(sql)).fetch(conn);
-            let mut columns = EventColumns::with_capacity(64, 64 * 64);
+            let mut columns = if names {
+                EventColumns::with_capacity(64, 64 * 64)
+            } else {
+                EventColumns::of_aggregate(64, 64 * 64)
+            };
             let mut max = 0;
             while let Some(row) = rows.try_next().await? {
                 // a row that is no event is this read's answer: no retry
@@ -1250,7 +1254,8 @@ impl PostgresEngine {
         Ok(json)
     }
 
-    /// One row of [`ROW_COLUMNS`] (see [`event_row`]).
+    /// One row of [`ROW_COLUMNS`] or [`AGGREGATE_ROW_COLUMNS`] (see
+    /// [`event_row`]).
     fn event_ref<'r>(&self, row: &'r PgRow) -> Result<EventRef<'r>> {
         event_row(
             row,
@@ -1334,7 +1339,7 @@ impl EventStore for PostgresEngine {
         after_position: Option<i64>,
     ) -> Result<String> {
         let after = after_position.unwrap_or(i64::MIN);
-        self.read_events(&self.sql.events_for_rows, |q| {
+        self.read_events(&self.sql.events_for_rows, false, |q| {
             q.bind(stream).bind(aggregate_id).bind(after)
         })
         .await
@@ -1346,7 +1351,7 @@ impl EventStore for PostgresEngine {
         after_position: i64,
         limit: Option<i64>,
     ) -> Result<String> {
-        self.read_events(&self.sql.events_from_rows, |q| {
+        self.read_events(&self.sql.events_from_rows, true, |q| {
             q.bind(streams).bind(after_position).bind(limit)
         })
         .await
@@ -1409,7 +1414,12 @@ pub type BoxTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// [`PostgresEngine::event_ref`] reads them. The casts are no-ops on the
 /// layout migrate() creates and make other compatible column types read the
 /// same.
-const ROW_COLUMNS: &str = "e.\"position\"::int8 AS p, e.\"version\"::int8 AS v, e.\"stream\"::text AS s, e.\"aggregate_id\"::text AS a, e.\"timestamp\" AS t, e.\"event\"::text AS ev";
+const ROW_COLUMNS: &str = "e.\"position\"::int8 AS p, e.\"version\"::int8 AS v, e.\"timestamp\" AS t, e.\"event\"::text AS ev, e.\"stream\"::text AS s, e.\"aggregate_id\"::text AS a";
+
+/// [`ROW_COLUMNS`] without the stream and id, for a read of one aggregate
+/// (they are the ones asked for; sending them takes a quarter of the time
+/// of a 10,000-event read).
+const AGGREGATE_ROW_COLUMNS: &str = "e.\"position\"::int8 AS p, e.\"version\"::int8 AS v, e.\"timestamp\" AS t, e.\"event\"::text AS ev";
 
 /// Whether the table (`$1`, a quoted name) has a valid unique index, without
 /// predicate or expressions, whose key columns are exactly `$2` in order.
@@ -1488,7 +1498,7 @@ impl Statements {
         // events). Equal versions exist only as NULLs written by another
         // program; they come in index order.
         let events_for_rows = format!(
-            "{select} WHERE e.\"stream\" = $1 AND e.\"aggregate_id\" = $2 AND e.\"position\" > $3 ORDER BY e.\"version\""
+            "SELECT {AGGREGATE_ROW_COLUMNS} FROM {t} AS e WHERE e.\"stream\" = $1 AND e.\"aggregate_id\" = $2 AND e.\"position\" > $3 ORDER BY e.\"version\""
         );
         let events_from_rows = format!(
             "{select} WHERE e.\"stream\" = ANY($1) AND e.\"position\" > $2 ORDER BY e.\"position\" LIMIT $3"

@@ -34,6 +34,7 @@ use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
 use super::{
     event_row, parse_timestamp_text, rows_to_json,
     validate_sqlite_table_name as validate_table_name, EventRef, EventStore, NewEvent, NO_EVENTS,
+    NO_EVENTS_OF_AGGREGATE,
 };
 use crate::error::{Result, StoreError};
 use crate::notify::{shared_db, Head, SharedDb};
@@ -152,16 +153,17 @@ impl SqliteEngine {
 
         let t = quote_ident(&events_table);
         let b = quote_ident(&bookmarks_table);
-        let select = format!(
-            "SELECT \"position\", \"version\", \"stream\", \"aggregate_id\", \"timestamp\", \"event\" FROM {t}"
-        );
+        // the column order event_row reads
+        let columns = "\"position\", \"version\", \"timestamp\", \"event\"";
+        let select = format!("SELECT {columns}, \"stream\", \"aggregate_id\" FROM {t}");
         // `+position`: find the aggregate on its index, never by walking
-        // the stream's positions.
+        // the stream's positions. No stream and id columns: they are the
+        // ones asked for.
         let events_for = format!(
-            "{select} WHERE \"stream\" = ? AND \"aggregate_id\" = ? AND +\"position\" > ? ORDER BY \"version\", \"position\""
+            "SELECT {columns} FROM {t} WHERE \"stream\" = ? AND \"aggregate_id\" = ? AND +\"position\" > ? ORDER BY \"version\", \"position\""
         );
         let sql = Statements {
-            events_for_json: json_array_sql(&events_for),
+            events_for_json: json_array_sql(&events_for, false),
             events_for,
             select,
             get_bookmark: format!("SELECT \"position\" FROM {b} WHERE \"bookmark\" = ?"),
@@ -399,6 +401,7 @@ impl SqliteEngine {
         rows_sql: &str,
         json_sql: &str,
         binds: &[Bind<'_>],
+        names: bool,
     ) -> Result<String> {
         let json_read = if self.sql_json.load(Ordering::Relaxed) {
             Some(
@@ -421,7 +424,12 @@ impl SqliteEngine {
                     if let Some(max) = max {
                         self.head.publish(max);
                     }
-                    return Ok(json.unwrap_or(NO_EVENTS).to_string());
+                    let none = if names {
+                        NO_EVENTS
+                    } else {
+                        NO_EVENTS_OF_AGGREGATE
+                    };
+                    return Ok(json.unwrap_or(none).to_string());
                 }
             }
             Some(Err(e)) => match self.db_error(e) {
@@ -430,7 +438,7 @@ impl SqliteEngine {
             },
         }
         let rows = self.fetch(apply(sqlx::query(rows_sql), binds)).await?;
-        self.rows_to_json(&rows)
+        self.rows_to_json(&rows, names)
     }
 
     async fn fetch<'q>(&self, query: SqliteQuery<'q>) -> Result<Vec<SqliteRow>> {
@@ -440,8 +448,8 @@ impl SqliteEngine {
             .map_err(|e| self.db_error(e))
     }
 
-    fn rows_to_json(&self, rows: &[SqliteRow]) -> Result<String> {
-        let (json, max) = rows_to_json(rows, |row| self.event_ref(row))?;
+    fn rows_to_json(&self, rows: &[SqliteRow], names: bool) -> Result<String> {
+        let (json, max) = rows_to_json(rows, names, |row| self.event_ref(row))?;
         self.head.publish(max);
         Ok(json)
     }
@@ -518,8 +526,13 @@ impl EventStore for SqliteEngine {
     ) -> Result<String> {
         let after = after_position.unwrap_or(i64::MIN);
         let binds = [Bind::Str(stream), Bind::Str(aggregate_id), Bind::Int(after)];
-        self.read_events(&self.sql.events_for, &self.sql.events_for_json, &binds)
-            .await
+        self.read_events(
+            &self.sql.events_for,
+            &self.sql.events_for_json,
+            &binds,
+            false,
+        )
+        .await
     }
 
     async fn events_from(
@@ -533,11 +546,11 @@ impl EventStore for SqliteEngine {
             self.sql.select,
             Self::in_streams(streams.len())
         );
-        let json_sql = json_array_sql(&rows_sql);
+        let json_sql = json_array_sql(&rows_sql, true);
         let mut binds: Vec<Bind<'_>> = streams.iter().map(|s| Bind::Str(s)).collect();
         binds.push(Bind::Int(after_position));
         binds.push(Bind::Int(limit.unwrap_or(-1)));
-        self.read_events(&rows_sql, &json_sql, &binds).await
+        self.read_events(&rows_sql, &json_sql, &binds, true).await
     }
 
     async fn last_event(
@@ -650,18 +663,23 @@ fn apply<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind<'q>]) -> SqliteQuery<'
 }
 
 /// Wraps a query of whole event rows so that SQLite returns them as the
-/// JSON columns of `NO_EVENTS`'s shape, plus the number of rows whose
-/// timestamp is text or blob (those are left to Rust) and the highest
-/// position.
+/// JSON columns of `NO_EVENTS`'s shape (without `names`, of
+/// `NO_EVENTS_OF_AGGREGATE`'s), plus the number of rows whose timestamp is
+/// text or blob (those are left to Rust) and the highest position.
 ///
 /// Every column keeps the order of `rows_sql`: SQLite feeds an aggregate the
 /// rows of an ordered FROM-subquery in order, and only drops a subquery's
 /// ORDER BY when the outer query has its own ORDER BY or is a join (neither
 /// here). An `ORDER BY` inside `json_group_array` would sort a second time
 /// (a third of the cost of a 10,000-event read).
-fn json_array_sql(rows_sql: &str) -> String {
+fn json_array_sql(rows_sql: &str, names: bool) -> String {
+    let names = if names {
+        "'s', json_group_array(\"stream\"), 'a', json_group_array(\"aggregate_id\"), "
+    } else {
+        ""
+    };
     format!(
-        "SELECT json_object('e', json_group_array(json(\"event\")), 's', json_group_array(\"stream\"), 'a', json_group_array(\"aggregate_id\"), 'v', json_group_array(\"version\"), 'p', json_group_array(\"position\"), 't', json_group_array(CASE typeof(\"timestamp\") WHEN 'integer' THEN \"timestamp\" WHEN 'real' THEN CASE WHEN abs(\"timestamp\") <= 8.64e15 THEN CAST(round(\"timestamp\") AS INTEGER) END END)), count(CASE WHEN typeof(\"timestamp\") IN ('text', 'blob') THEN 1 END), max(\"position\") FROM ({rows_sql})"
+        "SELECT json_object('e', json_group_array(json(\"event\")), {names}'v', json_group_array(\"version\"), 'p', json_group_array(\"position\"), 't', json_group_array(CASE typeof(\"timestamp\") WHEN 'integer' THEN \"timestamp\" WHEN 'real' THEN CASE WHEN abs(\"timestamp\") <= 8.64e15 THEN CAST(round(\"timestamp\") AS INTEGER) END END)), count(CASE WHEN typeof(\"timestamp\") IN ('text', 'blob') THEN 1 END), max(\"position\") FROM ({rows_sql})"
     )
 }
 
