@@ -410,7 +410,7 @@ function markdown(a) {
     `- Load average (1, 5, 15 min): ${la(loadBefore)} before, ${la(loadAfter)} after; the run took ${duration(elapsed)}`,
     `- Node ${info.node}; ${Object.entries(info.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     ...(info.postgres ? [`- Database server: ${info.postgres}`] : []),
-    '- Stores: memory = each package\'s in-memory provider; SQLite file = evtstore\'s knex provider with sqlite3 (the original) against evtstore-rs/provider/sqlite `{ file }` (ours), each on its own copy of the same database file (tables made by evtstore\'s migrate); PostgreSQL = evtstore/provider/pg with a pg Pool against evtstore-rs/provider/postgres `{ url }`.',
+    '- Stores: memory = each package\'s in-memory provider; SQLite file = evtstore\'s knex provider with sqlite3 (the original) against evtstore-rs/provider/sqlite `{ file }` (ours), each on its own copy of the same database file (tables made by evtstore\'s migrate); PostgreSQL = `provider/pg` of each package given the same kind of pg Pool (`new Pool({ connectionString, max: 10 })`, no TLS for either: node-postgres\'s default, which ours follows for a Pool).',
     '',
     report.markdownTable(headers, rows),
     '',

@@ -105,22 +105,27 @@ async function open(impl, store, ctx) {
       const provider = createProvider({ client: pool, events, bookmarks })
       return { api: root, provider, close: () => pool.end() }
     }
-    const mod = providerModule(impl, 'postgres')
+    // the drop-in form: the same pg Pool and the same provider module path
+    // as the original, so both connect the same way (a pg Pool without
+    // `ssl` means no TLS, for node-postgres and for ours alike)
+    const pool = pgPool(url)
+    const mod = providerModule(impl, 'pg')
     if (typeof mod.migrate === 'function') {
       // the tables exist already (evtstore's layout); ours may add what it wants
       try {
-        await mod.migrate({ url, events, bookmarks })
+        await mod.migrate({ client: pool, events, bookmarks })
       } catch (err) {
-        process.stderr.write(`ours postgres migrate: ${err && err.message}\n`)
+        process.stderr.write(`ours pg migrate: ${err && err.message}\n`)
       }
     }
-    const provider = mod.createProvider({ url, events, bookmarks })
+    const provider = mod.createProvider({ client: pool, events, bookmarks })
     if (provider.ready) await provider.ready
     return {
       api: root,
       provider,
       close: async () => {
         if (typeof provider.close === 'function') await provider.close()
+        await pool.end()
       },
     }
   }
