@@ -839,6 +839,34 @@ CASES.push({
 })
 
 CASES.push({
+  title: 'an own "__proto__" key of a command body or of create()\'s object stays an own key (no prototype is set)',
+  run: async (env) => {
+    const { createCommands, createAggregate, createDomainV2 } = root()
+    const polluted = () => JSON.parse('{"__proto__":{"polluted":true},"n":1}')
+    const seen = []
+    const { domain } = createDomainV2(
+      { provider: env.provider },
+      { payloads: createAggregate({ stream: 'payloads', create: polluted, fold: () => ({}) }) }
+    )
+    const cmds = createCommands(domain.payloads, {
+      async touch(cmd, agg) {
+        seen.push(cmd, agg)
+        return { type: 'touched' }
+      },
+    })
+    const after = await cmds.touch(env.nextId(), polluted())
+    for (const obj of [...seen, after]) {
+      assert.equal(Object.getPrototypeOf(obj), Object.prototype)
+      assert.ok(Object.prototype.hasOwnProperty.call(obj, '__proto__'))
+      assert.equal(obj.polluted, undefined)
+      assert.equal(obj.n, 1)
+    }
+    assert.equal(seen[0].type, 'touch')
+    assert.equal(after.version, 1)
+  },
+})
+
+CASES.push({
   title: 'command names constructor, __proto__, toString and hasOwnProperty work as commands (createDomainV1)',
   run: async (env) => {
     const { createDomainV1 } = root()

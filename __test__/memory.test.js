@@ -35,6 +35,23 @@ describe('memory provider', () => {
     assert.equal(stored.position, 5)
   })
 
+  it('initial events are kept as given: matching StoreEvents are the stored objects, no JSON copy is made', async () => {
+    const at = new Date('2026-01-02T03:04:05.000Z')
+    const exact = { stream: 's', aggregateId: 'a', version: 1, position: 1, timestamp: at, event: { type: 'one', when: at } }
+    const renumbered = { stream: 's', aggregateId: 'a', version: 2, position: 7, timestamp: at, event: { type: 'two' } }
+    const provider = createProvider([exact, renumbered])
+    const [first, second] = await provider.getEventsFor('s', 'a')
+    assert.equal(first, exact)
+    assert.equal(first.event.when, at, 'a Date in the payload stays a Date: nothing was copied through JSON')
+    assert.notEqual(second, renumbered, 'its position is not the one the store gives it')
+    assert.equal(second.position, 2)
+    assert.equal(second.event, renumbered.event)
+    assert.ok(second.timestamp instanceof Date)
+    assert.throws(() => createProvider([{ stream: 's', aggregateId: 'a', version: 1, event: { type: 'big', n: 1n } }]), {
+      code: 'INVALID_EVENT',
+    })
+  })
+
   it('initial events that repeat a version are refused with a VersionError', () => {
     assert.throws(
       () =>

@@ -1,6 +1,6 @@
 'use strict'
 
-const { NATIVE, SYNC_MEMORY, toMeta, isPlainObject, isThenable, assertPositiveInteger } = require('./util')
+const { NATIVE, SYNC_MEMORY, toMeta, copyOf, isPlainObject, isThenable, assertPositiveInteger } = require('./util')
 const { codedError } = require('./errors')
 
 /**
@@ -153,7 +153,10 @@ function createLoader(opts) {
 
   /** @param {string} id */
   function fresh(id) {
-    return { ...create(), aggregateId: id, version: 0 }
+    const aggregate = copyOf(create())
+    aggregate.aggregateId = id
+    aggregate.version = 0
+    return aggregate
   }
 
   /** @param {string} id */
@@ -214,7 +217,10 @@ function createPersistedAggregate(opts) {
     if (!last) return fresh(id)
     const persisted = last.event && last.event.__persisted
     if (!isPlainObject(persisted) || persisted.__pv !== opts.version) return foldAll(id)
-    return { ...persisted, aggregateId: last.aggregateId, version: last.version }
+    const aggregate = copyOf(persisted)
+    aggregate.aggregateId = last.aggregateId
+    aggregate.version = last.version
+    return aggregate
   }
 
   return {

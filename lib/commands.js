@@ -1,7 +1,7 @@
 'use strict'
 
 const { codedError } = require('./errors')
-const { assertEvent, assertJson, assertName, findLoneSurrogate, describe, isPlainObject, isThenable, NATIVE, SYNC_MEMORY } = require('./util')
+const { assertEvent, assertJson, assertName, findLoneSurrogate, describe, isPlainObject, isThenable, copyOf, NATIVE, SYNC_MEMORY } = require('./util')
 const wakeup = require('./wakeup')
 
 /**
@@ -60,7 +60,9 @@ function checkId(id) {
  * @param {any} aggregate
  */
 async function execute(target, handlers, name, id, body, aggregate) {
-  const cmd = { ...body, aggregateId: id, type: name }
+  const cmd = copyOf(body)
+  cmd.aggregateId = id
+  cmd.type = name
   const result = await handlers[name](cmd, aggregate)
   if (!result) return { ...aggregate }
   const events = Array.isArray(result) ? result : [result]

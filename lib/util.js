@@ -39,6 +39,23 @@ function isPositionZero(position) {
   return false
 }
 
+const hasOwn = Object.prototype.hasOwnProperty
+
+/**
+ * A new plain object with the own enumerable properties of `src`, as
+ * `{ ...src }` makes it. Properties added to the copy afterwards stay cheap:
+ * V8 gives `{ ...x, key: v }` (and `{ ...x }` followed by new keys) a slow
+ * object, ~1 µs against ~35 ns for this, on every command and fresh
+ * aggregate. Object.assign would run the `__proto__` setter for an own
+ * "__proto__" key (JSON.parse makes those), so such a source is spread.
+ * @param {any} src
+ * @returns {any}
+ */
+function copyOf(src) {
+  if (src !== null && src !== undefined && hasOwn.call(src, '__proto__')) return { ...src }
+  return Object.assign({}, src)
+}
+
 /**
  * The metadata handed to folds and event handlers.
  * @param {any} ev a StoreEvent
@@ -353,6 +370,7 @@ module.exports = {
   toArray,
   isPositionZero,
   toMeta,
+  copyOf,
   isPlainObject,
   assertEvent,
   assertJson,

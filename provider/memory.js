@@ -51,6 +51,33 @@ function createProvider(initEvents, onError) {
   }
 
   /**
+   * Takes `count` versions from `version` on in the index and returns the
+   * position of the first; a VersionError when one of them is taken.
+   * @param {string} stream
+   * @param {string} aggregateId
+   * @param {number} version
+   * @param {number} count
+   */
+  function reserve(stream, aggregateId, version, count) {
+    let first
+    try {
+      first = store.appendVersions(stream, aggregateId, version, count)
+    } catch (err) {
+      throw fromNative(err)
+    }
+    if (first < 0) {
+      throw new VersionError(
+        `on stream "${stream}", aggregate "${aggregateId}": version ${-first} already exists; ` +
+          'nothing was stored, reload the aggregate and retry the command'
+      )
+    }
+    if (first !== records.length + 1) {
+      throw codedError('INTERNAL', `memory provider: the index is at position ${first - 1} but ${records.length} payloads are kept`)
+    }
+    return first
+  }
+
+  /**
    * Stores JSON copies of `payloads` (validated objects) with their
    * timestamps and returns the stored StoreEvents.
    * @param {string} stream
@@ -64,21 +91,7 @@ function createProvider(initEvents, onError) {
     const copies = JSON.parse(appendJson(payloads, () => payloads, where))
     // a toJSON() may have turned an event into something else
     for (let i = 0; i < copies.length; i++) assertEvent(copies[i], where)
-    let first
-    try {
-      first = store.appendVersions(stream, aggregateId, version, copies.length)
-    } catch (err) {
-      throw fromNative(err)
-    }
-    if (first < 0) {
-      throw new VersionError(
-        `on stream "${stream}", aggregate "${aggregateId}": version ${-first} already exists; ` +
-          'nothing was stored, reload the aggregate and retry the command'
-      )
-    }
-    if (first !== records.length + 1) {
-      throw codedError('INTERNAL', `memory provider: the index is at position ${first - 1} but ${records.length} payloads are kept`)
-    }
+    const first = reserve(stream, aggregateId, version, copies.length)
     const stored = new Array(copies.length)
     for (let i = 0; i < copies.length; i++) {
       stored[i] = {
@@ -92,6 +105,36 @@ function createProvider(initEvents, onError) {
       records.push(stored[i])
     }
     return stored
+  }
+
+  /**
+   * Stores initial events as they are given, like evtstore (which keeps the
+   * initEvents array itself): no JSON copy, and a given StoreEvent that
+   * already says what the store would (its version, position and a Date
+   * timestamp) becomes the stored object. A large preload then leaves no
+   * second set of objects for the garbage collector to trace.
+   * @param {string} stream
+   * @param {string} aggregateId
+   * @param {number} version
+   * @param {any[]} given the initial StoreEvents
+   * @param {number[]} timestamps
+   * @param {string} where
+   */
+  function storeInitial(stream, aggregateId, version, given, timestamps, where) {
+    const payloads = new Array(given.length)
+    for (let i = 0; i < given.length; i++) payloads[i] = given[i].event
+    appendJson(payloads, () => payloads, where) // refuses what JSON cannot hold
+    const first = reserve(stream, aggregateId, version, given.length)
+    for (let i = 0; i < given.length; i++) {
+      const ev = given[i]
+      const position = first + i
+      const keep = ev.version === version + i && ev.position === position && ev.timestamp instanceof Date
+      records.push(
+        keep
+          ? ev
+          : { stream, aggregateId, version: version + i, position, timestamp: new Date(timestamps[i]), event: ev.event }
+      )
+    }
   }
 
   /**
@@ -204,7 +247,7 @@ function createProvider(initEvents, onError) {
     async close() {},
   }
 
-  if (initEvents) preload(initEvents, storeCopies)
+  if (initEvents) preload(initEvents, storeInitial)
 
   // enumerable: a wrapper made with { ...provider, onError } keeps the native wake-ups
   Object.defineProperty(provider, NATIVE, { value: store, enumerable: true })
@@ -221,7 +264,7 @@ function createProvider(initEvents, onError) {
  * with consecutive versions go in one append. Versions missing on an event
  * continue the aggregate's count.
  * @param {any[]} initEvents
- * @param {Function} append the provider's internal append
+ * @param {Function} append the provider's internal append of initial events
  */
 function preload(initEvents, append) {
   if (!Array.isArray(initEvents)) {
@@ -235,7 +278,7 @@ function preload(initEvents, append) {
 
   const flush = () => {
     if (!batch) return
-    append(batch.stream, batch.aggregateId, batch.first, batch.payloads, batch.timestamps, where)
+    append(batch.stream, batch.aggregateId, batch.first, batch.given, batch.timestamps, where)
     batch = null
   }
 
@@ -250,19 +293,20 @@ function preload(initEvents, append) {
     assertName(ev.stream, 'the stream name', where)
     assertName(ev.aggregateId, 'the aggregate id', where)
     assertEvent(ev.event, where)
-    const key = JSON.stringify([ev.stream, ev.aggregateId])
+    // names hold no NUL (assertName): the pair is one string
+    const key = `${ev.stream}\u0000${ev.aggregateId}`
     const version = Number.isSafeInteger(ev.version) && ev.version > 0 ? ev.version : (versions.get(key) || 0) + 1
     versions.set(key, Math.max(version, versions.get(key) || 0))
     const ms = toMillis(ev.timestamp === undefined ? Date.now() : ev.timestamp)
     const timestamp = Number.isFinite(ms) ? ms : Date.now()
 
-    if (batch && batch.key === key && batch.first + batch.payloads.length === version) {
-      batch.payloads.push(ev.event)
+    if (batch && batch.key === key && batch.first + batch.given.length === version) {
+      batch.given.push(ev)
       batch.timestamps.push(timestamp)
       continue
     }
     flush()
-    batch = { key, stream: ev.stream, aggregateId: ev.aggregateId, first: version, payloads: [ev.event], timestamps: [timestamp] }
+    batch = { key, stream: ev.stream, aggregateId: ev.aggregateId, first: version, given: [ev], timestamps: [timestamp] }
   }
   flush()
 }
