@@ -34,8 +34,9 @@ function createProvider(initEvents, onError) {
   /** The stored StoreEvents; index = position - 1. @type {any[]} */
   const records = []
 
-  /** @param {ArrayLike<number>} positions */
+  /** @param {ArrayLike<number> | null} positions null for none */
   function toStoreEvents(positions) {
+    if (positions === null) return []
     const out = new Array(positions.length)
     for (let i = 0; i < positions.length; i++) out[i] = records[positions[i] - 1]
     return out

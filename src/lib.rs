@@ -14,8 +14,9 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Float64Array, JsError, ToNapiValue, TypeName, Unknown};
+use napi::bindgen_prelude::{Float64ArraySlice, JsError, ToNapiValue, TypeName, Unknown};
 use napi::sys;
+use napi::Env;
 use napi_derive::napi;
 
 use crate::error::StoreError;
@@ -37,6 +38,22 @@ use crate::store::{
 /// JS `code`).
 fn sync<T>(r: Result<T, StoreError>) -> napi::Result<T, &'static str> {
     r.map_err(napi::Error::from)
+}
+
+/// Positions for JavaScript: null for none (most reads of a command on a
+/// new aggregate), else a copy in a plain Float64Array. napi's owned arrays
+/// are external buffers with a finalizer each, which cost the garbage
+/// collector more than the copy does.
+fn positions_array<'env>(
+    env: &'env Env,
+    positions: &[f64],
+) -> napi::Result<Option<Float64ArraySlice<'env>>, &'static str> {
+    if positions.is_empty() {
+        return Ok(None);
+    }
+    Float64ArraySlice::copy_from(env, positions)
+        .map(Some)
+        .map_err(|e| napi::Error::new("INTERNAL", e.reason.clone()))
 }
 
 /// An async method's result. napi's async bridge only rejects with its own
@@ -192,39 +209,41 @@ impl MemoryStore {
     }
 
     /// Positions of the aggregate's events in version order, only those
-    /// after `afterPosition` when given.
-    #[napi]
-    pub fn positions_for(
+    /// after `afterPosition` when given; null when there are none.
+    #[napi(ts_return_type = "Float64Array | null")]
+    pub fn positions_for<'env>(
         &self,
+        env: &'env Env,
         stream: String,
         aggregate_id: String,
         after_position: Option<f64>,
-    ) -> napi::Result<Float64Array, &'static str> {
-        sync((|| {
-            let after = to_opt_position(after_position, "afterPosition")?;
-            let positions = self
-                .engine
-                .positions_for_sync(&stream, &aggregate_id, after);
-            Ok(Float64Array::new(positions))
-        })())
+    ) -> napi::Result<Option<Float64ArraySlice<'env>>, &'static str> {
+        let after = sync(to_opt_position(after_position, "afterPosition"))?;
+        let positions = self
+            .engine
+            .positions_for_sync(&stream, &aggregate_id, after);
+        positions_array(env, &positions)
     }
 
     /// Positions of the events of `streams` after `afterPosition`, in
-    /// position order, at most `limit`.
-    #[napi]
-    pub fn positions_from(
+    /// position order, at most `limit`; null when there are none.
+    #[napi(ts_return_type = "Float64Array | null")]
+    pub fn positions_from<'env>(
         &self,
+        env: &'env Env,
         streams: Vec<String>,
         after_position: f64,
         limit: Option<f64>,
-    ) -> napi::Result<Float64Array, &'static str> {
-        sync((|| {
-            let streams = to_streams(streams)?;
-            let after = to_position(after_position, "afterPosition")?;
-            let limit = to_limit(limit)?;
-            let positions = self.engine.positions_from_sync(&streams, after, limit);
-            Ok(Float64Array::new(positions))
-        })())
+    ) -> napi::Result<Option<Float64ArraySlice<'env>>, &'static str> {
+        let (streams, after, limit) = sync((|| {
+            Ok((
+                to_streams(streams)?,
+                to_position(after_position, "afterPosition")?,
+                to_limit(limit)?,
+            ))
+        })())?;
+        let positions = self.engine.positions_from_sync(&streams, after, limit);
+        positions_array(env, &positions)
     }
 
     /// Position of the last event of `streams` (of that aggregate when
