@@ -1854,6 +1854,14 @@ fn connect_error(target: &Target, err: sqlx::Error) -> StoreError {
                 std::io::ErrorKind::TimedOut => {
                     "the connection timed out: check the host and port, and that no firewall drops it".to_string()
                 }
+                // The server accepted the connection and then dropped it:
+                // the address is right (a restart or shutdown does this).
+                std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::UnexpectedEof => format!(
+                    "{e}: the server closed the connection while it was being opened (it may be restarting or shutting down); retry"
+                ),
                 _ => format!("{e}: check the host name and port"),
             };
             cannot(reason)
@@ -2010,6 +2018,23 @@ async fn publish_max(listener: &mut PgListener, max_sql: &str, head: &Head) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_dropped_while_opening_is_no_address_problem() {
+        let t = parse_url("postgres://bob@db.example:6543/app").expect("valid");
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let err = connect_error(&t, sqlx::Error::Io(reset));
+        assert_eq!(err.code(), "CANNOT_CONNECT");
+        let text = err.to_string();
+        assert!(
+            text.contains("restarting") && !text.contains("host name"),
+            "{text}"
+        );
+        let other = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address");
+        assert!(connect_error(&t, sqlx::Error::Io(other))
+            .to_string()
+            .contains("check the host name and port"));
+    }
 
     #[test]
     fn parses_urls_and_never_repeats_the_password() {
