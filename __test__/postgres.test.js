@@ -507,6 +507,29 @@ describePg('PostgreSQL TLS', () => {
   })
 })
 
+describePg('PostgreSQL reads', () => {
+  it('rows another program wrote with NULL version, timestamp or event read back as null, the epoch and null', T, async (t) => {
+    const later = cleanups(t)
+    const db = await freshDb(t, later)
+    const { provider } = openForm(later, 'url', db.url)
+    await providerModule('postgres').migrate({ url: db.url })
+    const [stored] = await provider.append('users', 'u1', 1, [{ type: 'created' }])
+    await query(db.url, "INSERT INTO events (version, stream, aggregate_id, timestamp, event) VALUES (NULL, 'users', 'u1', NULL, NULL)")
+    for (const read of [await provider.getEventsFor('users', 'u1'), await provider.getEventsFrom('users', 0)]) {
+      assert.equal(read.length, 2)
+      assert.deepEqual(read[0].event, { type: 'created' })
+      assert.equal(read[0].version, 1)
+      assert.equal(read[0].timestamp.getTime(), stored.timestamp.getTime())
+      assert.equal(read[1].position, stored.position + 1)
+      assert.equal(read[1].version, null)
+      assert.equal(read[1].timestamp.getTime(), 0)
+      assert.equal(read[1].event, null)
+      assert.equal(read[1].stream, 'users')
+      assert.equal(read[1].aggregateId, 'u1')
+    }
+  })
+})
+
 describePg('PostgreSQL stores in one process', () => {
   it('providers on the same database share events and bookmarks, whatever form opened them', T, async (t) => {
     const later = cleanups(t)

@@ -30,7 +30,7 @@ use crate::store::postgres::{PostgresEngine, PostgresOptions};
 use crate::store::sqlite::{SqliteEngine, SqliteOptions};
 use crate::store::{
     parse_new_events, to_first_version, to_limit, to_opt_position, to_position, to_streams,
-    EventStore,
+    EventBatch, EventStore,
 };
 
 /// A synchronous method's result: the error becomes a thrown JS `Error`
@@ -54,6 +54,46 @@ fn positions_array<'env>(
     Float64ArraySlice::copy_from(env, positions)
         .map(Some)
         .map_err(|e| napi::Error::new("INTERNAL", e.reason.clone()))
+}
+
+/// A read for JavaScript: the JSON text alone when the numbers are in it,
+/// else `{ json, numbers }` with the numbers copied into a plain
+/// Float64Array (see [`positions_array`] for why a copy).
+impl ToNapiValue for EventBatch {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let json = unsafe { String::to_napi_value(env, val.json)? };
+        let Some(numbers) = val.numbers else {
+            return Ok(json);
+        };
+        let array = Float64ArraySlice::copy_from(&Env::from_raw(env), &numbers)?;
+        let array = unsafe { Float64ArraySlice::to_napi_value(env, array)? };
+        let mut object = std::ptr::null_mut();
+        unsafe {
+            napi::check_status!(sys::napi_create_object(env, &mut object))?;
+            napi::check_status!(sys::napi_set_named_property(
+                env,
+                object,
+                c"json".as_ptr(),
+                json
+            ))?;
+            napi::check_status!(sys::napi_set_named_property(
+                env,
+                object,
+                c"numbers".as_ptr(),
+                array
+            ))?;
+        }
+        Ok(object)
+    }
+}
+
+impl TypeName for EventBatch {
+    fn type_name() -> &'static str {
+        "EventBatch"
+    }
+    fn value_type() -> napi::ValueType {
+        napi::ValueType::Object
+    }
 }
 
 /// An async method's result. napi's async bridge only rejects with its own
@@ -319,13 +359,13 @@ macro_rules! async_store_methods {
                 )
             }
 
-            #[napi(ts_return_type = "Promise<string>")]
+            #[napi(ts_return_type = "Promise<string | { json: string, numbers: Float64Array }>")]
             pub async fn events_for(
                 &self,
                 stream: String,
                 aggregate_id: String,
                 after_position: Option<f64>,
-            ) -> Reply<String> {
+            ) -> Reply<EventBatch> {
                 let engine = self.engine.clone();
                 Reply(
                     async move {
@@ -336,13 +376,13 @@ macro_rules! async_store_methods {
                 )
             }
 
-            #[napi(ts_return_type = "Promise<string>")]
+            #[napi(ts_return_type = "Promise<string | { json: string, numbers: Float64Array }>")]
             pub async fn events_from(
                 &self,
                 streams: Vec<String>,
                 after_position: f64,
                 limit: Option<f64>,
-            ) -> Reply<String> {
+            ) -> Reply<EventBatch> {
                 let engine = self.engine.clone();
                 Reply(
                     async move {

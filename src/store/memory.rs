@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{approx_len, EventColumns, EventRef, EventStore, NewEvent};
+use super::{approx_len, EventBatch, EventColumns, EventRef, EventStore, NewEvent};
 use crate::error::{Result, StoreError};
 use crate::notify::Head;
 
@@ -82,7 +82,7 @@ impl Inner {
 
     /// The events at `indexes`, as JSON columns (with their names unless
     /// they are of one aggregate).
-    fn columns(&self, indexes: &[usize], names: bool) -> String {
+    fn columns(&self, indexes: &[usize], names: bool) -> EventBatch {
         let bytes: usize = indexes.iter().map(|&i| self.events[i].event.len()).sum();
         let mut columns = if names {
             EventColumns::with_capacity(indexes.len(), bytes)
@@ -392,7 +392,7 @@ impl MemoryEngine {
         stream: &str,
         aggregate_id: &str,
         after_position: Option<i64>,
-    ) -> Result<String> {
+    ) -> Result<EventBatch> {
         let inner = self.lock();
         let indexes = inner.indexes_for(stream, aggregate_id, after_position);
         Ok(inner.columns(&indexes, false))
@@ -416,7 +416,7 @@ impl MemoryEngine {
         streams: &[String],
         after_position: i64,
         limit: Option<i64>,
-    ) -> Result<String> {
+    ) -> Result<EventBatch> {
         let inner = self.lock();
         let indexes = inner.indexes_from(streams, after_position, limit);
         Ok(inner.columns(&indexes, true))
@@ -499,7 +499,7 @@ impl EventStore for MemoryEngine {
         stream: &str,
         aggregate_id: &str,
         after_position: Option<i64>,
-    ) -> Result<String> {
+    ) -> Result<EventBatch> {
         self.events_for_sync(stream, aggregate_id, after_position)
     }
 
@@ -508,7 +508,7 @@ impl EventStore for MemoryEngine {
         streams: &[String],
         after_position: i64,
         limit: Option<i64>,
-    ) -> Result<String> {
+    ) -> Result<EventBatch> {
         self.events_from_sync(streams, after_position, limit)
     }
 

@@ -79,7 +79,7 @@ pub trait EventStore: Send + Sync {
         stream: &str,
         aggregate_id: &str,
         after_position: Option<i64>,
-    ) -> Result<String>;
+    ) -> Result<EventBatch>;
 
     /// The events of any of `streams` after `after_position`, in position
     /// order, at most `limit`, as JSON columns in [`NO_EVENTS`]'s shape.
@@ -88,7 +88,7 @@ pub trait EventStore: Send + Sync {
         streams: &[String],
         after_position: i64,
         limit: Option<i64>,
-    ) -> Result<String>;
+    ) -> Result<EventBatch>;
 
     /// JSON of the event with the highest position in `streams` (of that
     /// aggregate when given), or `None`.
@@ -384,11 +384,33 @@ pub const NO_EVENTS: &str = r#"{"e":[],"s":[],"a":[],"v":[],"p":[],"t":[]}"#;
 /// The columns of a read of one aggregate (`events_for`): no `"s"` and
 /// `"a"`, which would repeat the stream and id asked for on every row (the
 /// facade fills them in). Leaving them out of the SELECT and the JSON takes
-/// about a quarter off a 10,000-event read on PostgreSQL.
+/// about a fifth off a 10,000-event read on PostgreSQL.
 pub const NO_EVENTS_OF_AGGREGATE: &str = r#"{"e":[],"v":[],"p":[],"t":[]}"#;
 
+/// What a read of many events returns: the JSON columns, and the numbers
+/// of each event outside the JSON when the engine sends them that way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventBatch {
+    /// `{"e":[...]}` with `"s"` and `"a"` unless the read was of one
+    /// aggregate, and `"v"`, `"p"`, `"t"` unless `numbers` holds them.
+    pub json: String,
+    /// Version, position and timestamp (epoch ms) of each event in turn,
+    /// NaN for NULL. `JSON.parse` need not read 30,000 numbers for 10,000
+    /// events (~0.6 ms), nor Rust write them as text: PostgreSQL, whose
+    /// rows are read here one by one, sends them this way.
+    pub numbers: Option<Vec<f64>>,
+}
+
+impl EventBatch {
+    /// Whether the read found no event.
+    pub fn is_empty(&self) -> bool {
+        self.json.starts_with(r#"{"e":[]"#)
+    }
+}
+
 /// Builds the columns of [`NO_EVENTS`]'s shape (or, without names, of
-/// [`NO_EVENTS_OF_AGGREGATE`]'s), one event at a time.
+/// [`NO_EVENTS_OF_AGGREGATE`]'s), one event at a time; with binary numbers,
+/// the numeric columns go to [`EventBatch::numbers`] instead.
 pub struct EventColumns {
     streams: String,
     ids: String,
@@ -396,6 +418,7 @@ pub struct EventColumns {
     positions: String,
     timestamps: String,
     events: String,
+    numbers: Option<Vec<f64>>,
     names: bool,
     empty: bool,
 }
@@ -403,27 +426,31 @@ pub struct EventColumns {
 impl EventColumns {
     /// `rows` events whose event texts take about `event_bytes` together.
     pub fn with_capacity(rows: usize, event_bytes: usize) -> Self {
-        Self::new(rows, event_bytes, true)
+        Self::new(rows, event_bytes, true, false)
     }
 
     /// The same without the `"s"` and `"a"` columns (a read of one aggregate).
     pub fn of_aggregate(rows: usize, event_bytes: usize) -> Self {
-        Self::new(rows, event_bytes, false)
+        Self::new(rows, event_bytes, false, false)
     }
 
-    fn new(rows: usize, event_bytes: usize, names: bool) -> Self {
+    /// `names`: with the `"s"` and `"a"` columns; `binary`: numbers in
+    /// [`EventBatch::numbers`].
+    pub fn new(rows: usize, event_bytes: usize, names: bool, binary: bool) -> Self {
         let names_capacity = if names { rows * 12 } else { 0 };
+        let text_numbers = if binary { 0 } else { rows };
         EventColumns {
             streams: String::with_capacity(names_capacity),
             ids: String::with_capacity(names_capacity),
-            versions: String::with_capacity(rows * 4),
-            positions: String::with_capacity(rows * 6),
-            timestamps: String::with_capacity(rows * 14),
+            versions: String::with_capacity(text_numbers * 4),
+            positions: String::with_capacity(text_numbers * 6),
+            timestamps: String::with_capacity(text_numbers * 14),
             events: {
                 let mut out = String::with_capacity(event_bytes + rows * 48 + 64);
                 out.push_str("{\"e\":[");
                 out
             },
+            numbers: binary.then(|| Vec::with_capacity(rows * 3)),
             names,
             empty: true,
         }
@@ -431,17 +458,15 @@ impl EventColumns {
 
     pub fn push(&mut self, ev: &EventRef<'_>) {
         if !self.empty {
-            for column in [
-                &mut self.versions,
-                &mut self.positions,
-                &mut self.timestamps,
-                &mut self.events,
-            ] {
-                column.push(',');
-            }
+            self.events.push(',');
             if self.names {
                 self.streams.push(',');
                 self.ids.push(',');
+            }
+            if self.numbers.is_none() {
+                self.versions.push(',');
+                self.positions.push(',');
+                self.timestamps.push(',');
             }
         }
         self.empty = false;
@@ -449,13 +474,23 @@ impl EventColumns {
             push_opt_str(&mut self.streams, ev.stream);
             push_opt_str(&mut self.ids, ev.aggregate_id);
         }
-        push_opt_int(&mut self.versions, ev.version);
-        push_int(&mut self.positions, ev.position);
-        push_opt_int(&mut self.timestamps, ev.timestamp);
+        match &mut self.numbers {
+            Some(numbers) => {
+                let number = |v: Option<i64>| v.map_or(f64::NAN, |v| v as f64);
+                numbers.push(number(ev.version));
+                numbers.push(ev.position as f64);
+                numbers.push(number(ev.timestamp));
+            }
+            None => {
+                push_opt_int(&mut self.versions, ev.version);
+                push_int(&mut self.positions, ev.position);
+                push_opt_int(&mut self.timestamps, ev.timestamp);
+            }
+        }
         self.events.push_str(ev.event.unwrap_or("null"));
     }
 
-    pub fn finish(self) -> String {
+    pub fn finish(self) -> EventBatch {
         let mut out = self.events;
         let names = [("],\"s\":[", &self.streams), ("],\"a\":[", &self.ids)];
         let numbers = [
@@ -464,35 +499,68 @@ impl EventColumns {
             ("],\"t\":[", &self.timestamps),
         ];
         let names = if self.names { &names[..] } else { &[] };
+        let numbers = if self.numbers.is_none() {
+            &numbers[..]
+        } else {
+            &[]
+        };
         for (key, column) in names.iter().chain(numbers.iter()) {
             out.push_str(key);
             out.push_str(column);
         }
         out.push_str("]}");
-        out
+        EventBatch {
+            json: out,
+            numbers: self.numbers,
+        }
     }
 }
 
-/// Reads events in the shape of [`NO_EVENTS`] back into rows (tests, and
-/// anyone who wants the data in Rust).
-pub fn decode_events(text: &str) -> serde_json::Result<Vec<StoredEvent>> {
+/// Reads an [`EventBatch`] back into rows (tests, and anyone who wants the
+/// data in Rust).
+pub fn decode_events(batch: &EventBatch) -> serde_json::Result<Vec<StoredEvent>> {
     #[derive(Deserialize)]
     struct Columns {
         #[serde(default)]
         s: Option<Vec<Option<String>>>,
         #[serde(default)]
         a: Option<Vec<Option<String>>>,
-        v: Vec<Option<i64>>,
-        p: Vec<i64>,
-        t: Vec<Option<i64>>,
+        #[serde(default)]
+        v: Option<Vec<Option<i64>>>,
+        #[serde(default)]
+        p: Option<Vec<i64>>,
+        #[serde(default)]
+        t: Option<Vec<Option<i64>>>,
         e: Vec<serde_json::Value>,
     }
-    let c: Columns = serde_json::from_str(text)?;
-    let n = c.p.len();
+    let c: Columns = serde_json::from_str(&batch.json)?;
+    let n = c.e.len();
+    let missing = || serde::de::Error::custom("the event numbers are missing");
+    let (v, p, t) = match &batch.numbers {
+        Some(numbers) => {
+            if numbers.len() != n * 3 || c.v.is_some() || c.p.is_some() || c.t.is_some() {
+                return Err(serde::de::Error::custom(
+                    "the event numbers do not match the events",
+                ));
+            }
+            let number = |x: f64| (!x.is_nan()).then_some(x as i64);
+            let triples = numbers.chunks_exact(3);
+            (
+                triples.clone().map(|x| number(x[0])).collect(),
+                triples.clone().map(|x| x[1] as i64).collect(),
+                triples.map(|x| number(x[2])).collect(),
+            )
+        }
+        None => (
+            c.v.ok_or_else(missing)?,
+            c.p.ok_or_else(missing)?,
+            c.t.ok_or_else(missing)?,
+        ),
+    };
     // a read of one aggregate leaves the names out
     let s = c.s.unwrap_or_else(|| vec![None; n]);
     let a = c.a.unwrap_or_else(|| vec![None; n]);
-    if [s.len(), a.len(), c.v.len(), c.t.len(), c.e.len()]
+    if [s.len(), a.len(), v.len(), p.len(), t.len()]
         .iter()
         .any(|&len| len != n)
     {
@@ -502,9 +570,9 @@ pub fn decode_events(text: &str) -> serde_json::Result<Vec<StoredEvent>> {
     }
     Ok(s.into_iter()
         .zip(a)
-        .zip(c.v)
-        .zip(c.p)
-        .zip(c.t)
+        .zip(v)
+        .zip(p)
+        .zip(t)
         .zip(c.e)
         .map(
             |(((((stream, aggregate_id), version), position), timestamp), event)| StoredEvent {
@@ -528,8 +596,8 @@ pub fn rows_to_json<R>(
     rows: &[R],
     names: bool,
     event_ref: impl for<'r> Fn(&'r R) -> Result<EventRef<'r>>,
-) -> Result<(String, i64)> {
-    let mut columns = EventColumns::new(rows.len(), rows.len() * 64, names);
+) -> Result<(EventBatch, i64)> {
+    let mut columns = EventColumns::new(rows.len(), rows.len() * 64, names, false);
     let mut max = 0;
     for row in rows {
         let ev = event_ref(row)?;
@@ -896,35 +964,57 @@ mod tests {
     }
 
     #[test]
-    fn writes_escaped_json_columns() {
-        let mut columns = EventColumns::with_capacity(0, 0);
-        columns.push(&EventRef {
-            position: 7,
-            version: Some(1),
-            stream: Some("us\"ers\\\n\u{1}é"),
-            aggregate_id: Some("u1"),
-            timestamp: Some(1_795_704_751_488),
-            event: Some(r#"{"type":"created"}"#),
-        });
-        columns.push(&EventRef {
-            position: 8,
-            version: None,
-            stream: None,
-            aggregate_id: None,
-            timestamp: None,
-            event: None,
-        });
-        let text = columns.finish();
-        let parsed = decode_events(&text).expect("valid json");
-        assert_eq!(parsed[0].stream.as_deref(), Some("us\"ers\\\n\u{1}é"));
-        assert_eq!(parsed[0].position, 7);
-        assert_eq!(parsed[0].timestamp, Some(1_795_704_751_488));
-        assert_eq!(parsed[0].event["type"], "created");
-        assert_eq!(parsed[1].event, serde_json::Value::Null);
-        assert_eq!(parsed[1].version, None);
-        assert_eq!(EventColumns::with_capacity(0, 0).finish(), NO_EVENTS);
-        assert!(decode_events(NO_EVENTS).expect("empty").is_empty());
-        assert!(decode_events(r#"{"e":[],"s":[],"a":[],"v":[],"p":[1],"t":[]}"#).is_err());
+    fn writes_escaped_json_columns_with_text_or_binary_numbers() {
+        let rows = [
+            EventRef {
+                position: 7,
+                version: Some(1),
+                stream: Some("us\"ers\\\n\u{1}é"),
+                aggregate_id: Some("u1"),
+                timestamp: Some(1_795_704_751_488),
+                event: Some(r#"{"type":"created"}"#),
+            },
+            EventRef {
+                position: 8,
+                version: None,
+                stream: None,
+                aggregate_id: None,
+                timestamp: None,
+                event: None,
+            },
+        ];
+        for binary in [false, true] {
+            let mut columns = EventColumns::new(0, 0, true, binary);
+            for row in &rows {
+                columns.push(row);
+            }
+            let batch = columns.finish();
+            assert_eq!(batch.numbers.is_some(), binary);
+            assert_eq!(batch.json.contains(r#""v":["#), !binary, "{}", batch.json);
+            let parsed = decode_events(&batch).expect("valid json");
+            assert_eq!(parsed[0].stream.as_deref(), Some("us\"ers\\\n\u{1}é"));
+            assert_eq!(parsed[0].position, 7);
+            assert_eq!(parsed[0].version, Some(1));
+            assert_eq!(parsed[0].timestamp, Some(1_795_704_751_488));
+            assert_eq!(parsed[0].event["type"], "created");
+            assert_eq!(parsed[1].event, serde_json::Value::Null);
+            assert_eq!(parsed[1].position, 8);
+            assert_eq!(parsed[1].version, None);
+            assert_eq!(parsed[1].timestamp, None);
+            let empty = EventColumns::new(0, 0, true, binary).finish();
+            assert!(empty.is_empty() && decode_events(&empty).expect("empty").is_empty());
+        }
+        assert_eq!(EventColumns::with_capacity(0, 0).finish().json, NO_EVENTS);
+        let text = |json: &str| EventBatch {
+            json: json.to_string(),
+            numbers: None,
+        };
+        assert!(decode_events(&text(r#"{"e":[],"s":[],"a":[],"v":[],"p":[1],"t":[]}"#)).is_err());
+        let short = EventBatch {
+            json: r#"{"e":[{}]}"#.to_string(),
+            numbers: Some(vec![1.0, 2.0]),
+        };
+        assert!(decode_events(&short).is_err());
     }
 
     #[test]
@@ -947,14 +1037,26 @@ mod tests {
         assert_eq!(decode_events(&text).expect("json").len(), 3);
         assert_eq!(
             rows_to_json(&[] as &[Row], true, ok).expect("no rows"),
-            (NO_EVENTS.to_string(), 0)
+            (
+                EventBatch {
+                    json: NO_EVENTS.to_string(),
+                    numbers: None
+                },
+                0
+            )
         );
         assert_eq!(
             rows_to_json(&[] as &[Row], false, ok).expect("no rows"),
-            (NO_EVENTS_OF_AGGREGATE.to_string(), 0)
+            (
+                EventBatch {
+                    json: NO_EVENTS_OF_AGGREGATE.to_string(),
+                    numbers: None
+                },
+                0
+            )
         );
         let (of_aggregate, _) = rows_to_json(&rows, false, ok).expect("valid rows");
-        assert!(!of_aggregate.contains("\"s\":[") && !of_aggregate.contains("\"a\":["));
+        assert!(!of_aggregate.json.contains("\"s\":[") && !of_aggregate.json.contains("\"a\":["));
         assert_eq!(decode_events(&of_aggregate).expect("json").len(), 3);
         let err = rows_to_json(&[(4, Some("{oops"))], true, ok).expect_err("bad event");
         assert_eq!(

@@ -49,8 +49,8 @@ use url::Url;
 
 use super::group::{Entry, GroupQueue, Turn, Waiting};
 use super::{
-    event_row, parse_timestamp_text, validate_table_name, write_event, EventColumns, EventRef,
-    EventStore, NewEvent,
+    event_row, parse_timestamp_text, validate_table_name, write_event, EventBatch, EventColumns,
+    EventRef, EventStore, NewEvent,
 };
 use crate::error::{Result, StoreError};
 use crate::notify::Head;
@@ -1224,19 +1224,17 @@ impl PostgresEngine {
     /// against 22 ms for 10,000 events, 250 us against 194 us for 50.)
     ///
     /// Rows are turned into JSON as they arrive, so a large read never
-    /// holds all of its rows at once. (10,000 events take ~12 ms here, most
-    /// of it sqlx's per-row work, ~0.9 µs a row; the server needs ~3.5 ms.)
-    async fn read_events<'q, B>(&self, sql: &'q str, names: bool, bind: B) -> Result<String>
+    /// holds all of its rows at once. (10,000 events of one aggregate: ~8.5
+    /// ms on a 2-core machine, with ~6 ms of CPU in the server's backend and
+    /// ~4.5 ms in the tokio workers, half of it sqlx's per-row work.)
+    async fn read_events<'q, B>(&self, sql: &'q str, names: bool, bind: B) -> Result<EventBatch>
     where
         B: Fn(PgQuery<'q>) -> PgQuery<'q>,
     {
         let built = retrying!(self, Table::Events, |conn| async {
             let mut rows = bind(sqlx::query(sql)).fetch(conn);
-            let mut columns = if names {
-                EventColumns::with_capacity(64, 64 * 64)
-            } else {
-                EventColumns::of_aggregate(64, 64 * 64)
-            };
+            // numbers outside the JSON: rows are read one by one here anyway
+            let mut columns = EventColumns::new(64, 64 * 64, names, true);
             let mut max = 0;
             while let Some(row) = rows.try_next().await? {
                 // a row that is no event is this read's answer: no retry
@@ -1337,7 +1335,7 @@ impl EventStore for PostgresEngine {
         stream: &str,
         aggregate_id: &str,
         after_position: Option<i64>,
-    ) -> Result<String> {
+    ) -> Result<EventBatch> {
         let after = after_position.unwrap_or(i64::MIN);
         self.read_events(&self.sql.events_for_rows, false, |q| {
             q.bind(stream).bind(aggregate_id).bind(after)
@@ -1350,7 +1348,7 @@ impl EventStore for PostgresEngine {
         streams: &[String],
         after_position: i64,
         limit: Option<i64>,
-    ) -> Result<String> {
+    ) -> Result<EventBatch> {
         self.read_events(&self.sql.events_from_rows, true, |q| {
             q.bind(streams).bind(after_position).bind(limit)
         })
@@ -1417,7 +1415,7 @@ pub type BoxTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 const ROW_COLUMNS: &str = "e.\"position\"::int8 AS p, e.\"version\"::int8 AS v, e.\"timestamp\" AS t, e.\"event\"::text AS ev, e.\"stream\"::text AS s, e.\"aggregate_id\"::text AS a";
 
 /// [`ROW_COLUMNS`] without the stream and id, for a read of one aggregate
-/// (they are the ones asked for; sending them takes a quarter of the time
+/// (they are the ones asked for; sending them takes a fifth of the time
 /// of a 10,000-event read).
 const AGGREGATE_ROW_COLUMNS: &str = "e.\"position\"::int8 AS p, e.\"version\"::int8 AS v, e.\"timestamp\" AS t, e.\"event\"::text AS ev";
 

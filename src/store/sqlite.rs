@@ -33,8 +33,8 @@ use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
 
 use super::{
     event_row, parse_timestamp_text, rows_to_json,
-    validate_sqlite_table_name as validate_table_name, EventRef, EventStore, NewEvent, NO_EVENTS,
-    NO_EVENTS_OF_AGGREGATE,
+    validate_sqlite_table_name as validate_table_name, EventBatch, EventRef, EventStore, NewEvent,
+    NO_EVENTS, NO_EVENTS_OF_AGGREGATE,
 };
 use crate::error::{Result, StoreError};
 use crate::notify::{shared_db, Head, SharedDb};
@@ -402,7 +402,7 @@ impl SqliteEngine {
         json_sql: &str,
         binds: &[Bind<'_>],
         names: bool,
-    ) -> Result<String> {
+    ) -> Result<EventBatch> {
         let json_read = if self.sql_json.load(Ordering::Relaxed) {
             Some(
                 apply(sqlx::query(json_sql), binds)
@@ -429,7 +429,10 @@ impl SqliteEngine {
                     } else {
                         NO_EVENTS_OF_AGGREGATE
                     };
-                    return Ok(json.unwrap_or(none).to_string());
+                    return Ok(EventBatch {
+                        json: json.unwrap_or(none).to_string(),
+                        numbers: None,
+                    });
                 }
             }
             Some(Err(e)) => match self.db_error(e) {
@@ -448,7 +451,7 @@ impl SqliteEngine {
             .map_err(|e| self.db_error(e))
     }
 
-    fn rows_to_json(&self, rows: &[SqliteRow], names: bool) -> Result<String> {
+    fn rows_to_json(&self, rows: &[SqliteRow], names: bool) -> Result<EventBatch> {
         let (json, max) = rows_to_json(rows, names, |row| self.event_ref(row))?;
         self.head.publish(max);
         Ok(json)
@@ -523,7 +526,7 @@ impl EventStore for SqliteEngine {
         stream: &str,
         aggregate_id: &str,
         after_position: Option<i64>,
-    ) -> Result<String> {
+    ) -> Result<EventBatch> {
         let after = after_position.unwrap_or(i64::MIN);
         let binds = [Bind::Str(stream), Bind::Str(aggregate_id), Bind::Int(after)];
         self.read_events(
@@ -540,7 +543,7 @@ impl EventStore for SqliteEngine {
         streams: &[String],
         after_position: i64,
         limit: Option<i64>,
-    ) -> Result<String> {
+    ) -> Result<EventBatch> {
         let rows_sql = format!(
             "{} WHERE {} AND \"position\" > ? ORDER BY \"position\" LIMIT ?",
             self.sql.select,
