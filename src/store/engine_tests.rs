@@ -21,7 +21,35 @@ mod pg_tests;
 
 type Store = Arc<dyn EventStore>;
 
+/// Removes the databases earlier test processes left behind (the stores
+/// of the shared suite are dropped without knowing their file): each run
+/// then leaves at most its own.
+fn remove_stale_dbs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix("evtstore-rs-test-") else {
+                continue;
+            };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            let alive = pid == std::process::id()
+                || !cfg!(target_os = "linux")
+                || std::path::Path::new("/proc").join(pid.to_string()).exists();
+            if !alive && entry.path().is_file() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    });
+}
+
 fn temp_db(tag: &str) -> PathBuf {
+    remove_stale_dbs();
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
     let path = std::env::temp_dir().join(format!(
