@@ -47,6 +47,10 @@ describe('memory provider', () => {
     assert.equal(second.position, 2)
     assert.equal(second.event, renumbered.event)
     assert.ok(second.timestamp instanceof Date)
+    const invalid = { stream: 's', aggregateId: 'b', version: 1, position: 1, timestamp: new Date(NaN), event: { type: 'x' } }
+    const [read] = await createProvider([invalid]).getEventsFor('s', 'b')
+    assert.notEqual(read, invalid, 'an invalid Date is not what the store keeps')
+    assert.ok(Number.isFinite(read.timestamp.getTime()))
     assert.throws(() => createProvider([{ stream: 's', aggregateId: 'a', version: 1, event: { type: 'big', n: 1n } }]), {
       code: 'INVALID_EVENT',
     })

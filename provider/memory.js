@@ -111,8 +111,8 @@ function createProvider(initEvents, onError) {
   /**
    * Stores initial events as they are given, like evtstore (which keeps the
    * initEvents array itself): no JSON copy, and a given StoreEvent that
-   * already says what the store would (its version, position and a Date
-   * timestamp) becomes the stored object. A large preload then leaves no
+   * already says what the store would (its version, position and a valid
+   * Date timestamp) becomes the stored object. A large preload then leaves no
    * second set of objects for the garbage collector to trace.
    * @param {string} stream
    * @param {string} aggregateId
@@ -129,7 +129,12 @@ function createProvider(initEvents, onError) {
     for (let i = 0; i < given.length; i++) {
       const ev = given[i]
       const position = first + i
-      const keep = ev.version === version + i && ev.position === position && ev.timestamp instanceof Date
+      // the time stored is timestamps[i] (now, for a missing or invalid one)
+      const keep =
+        ev.version === version + i &&
+        ev.position === position &&
+        ev.timestamp instanceof Date &&
+        ev.timestamp.getTime() === timestamps[i]
       records.push(
         keep
           ? ev
