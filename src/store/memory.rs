@@ -84,11 +84,7 @@ impl Inner {
     /// they are of one aggregate).
     fn columns(&self, indexes: &[usize], names: bool) -> EventBatch {
         let bytes: usize = indexes.iter().map(|&i| self.events[i].event.len()).sum();
-        let mut columns = if names {
-            EventColumns::with_capacity(indexes.len(), bytes)
-        } else {
-            EventColumns::of_aggregate(indexes.len(), bytes)
-        };
+        let mut columns = EventColumns::new(indexes.len(), bytes, names, false);
         for &i in indexes {
             columns.push(&self.event_ref(i));
         }

@@ -425,17 +425,8 @@ pub struct EventColumns {
 
 impl EventColumns {
     /// `rows` events whose event texts take about `event_bytes` together.
-    pub fn with_capacity(rows: usize, event_bytes: usize) -> Self {
-        Self::new(rows, event_bytes, true, false)
-    }
-
-    /// The same without the `"s"` and `"a"` columns (a read of one aggregate).
-    pub fn of_aggregate(rows: usize, event_bytes: usize) -> Self {
-        Self::new(rows, event_bytes, false, false)
-    }
-
-    /// `names`: with the `"s"` and `"a"` columns; `binary`: numbers in
-    /// [`EventBatch::numbers`].
+    /// `names`: with the `"s"` and `"a"` columns (not for a read of one
+    /// aggregate); `binary`: numbers in [`EventBatch::numbers`].
     pub fn new(rows: usize, event_bytes: usize, names: bool, binary: bool) -> Self {
         let names_capacity = if names { rows * 12 } else { 0 };
         let text_numbers = if binary { 0 } else { rows };
@@ -1004,7 +995,10 @@ mod tests {
             let empty = EventColumns::new(0, 0, true, binary).finish();
             assert!(empty.is_empty() && decode_events(&empty).expect("empty").is_empty());
         }
-        assert_eq!(EventColumns::with_capacity(0, 0).finish().json, NO_EVENTS);
+        assert_eq!(
+            EventColumns::new(0, 0, true, false).finish().json,
+            NO_EVENTS
+        );
         let text = |json: &str| EventBatch {
             json: json.to_string(),
             numbers: None,
