@@ -17,6 +17,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { fork, execFileSync } = require('node:child_process')
+const { num: formatNumber } = require('../bench/lib/report')
 
 const ROOT = path.resolve(__dirname, '..')
 const DEFAULT_OUT = path.join(__dirname, 'RESULTS.md')
@@ -139,15 +140,9 @@ function runChild(job) {
 // ---------------------------------------------------------------------------
 // formatting
 
-/** @param {number} v */
+/** The benchmark's number format, 'n/a' for a figure that is missing. @param {number} v */
 function num(v) {
-  if (v === undefined || v === null || !Number.isFinite(v)) return 'n/a'
-  const a = Math.abs(v)
-  if (a >= 1000) return Math.round(v).toLocaleString('en-US')
-  if (a >= 100) return v.toFixed(0)
-  if (a >= 10) return v.toFixed(1)
-  if (a >= 1) return v.toFixed(2)
-  return v.toFixed(3)
+  return Number.isFinite(v) ? formatNumber(v) : 'n/a'
 }
 const mb = (/** @type {number} */ v) => `${num(v)} MB`
 const ms = (/** @type {number} */ v) => `${num(v)} ms`
