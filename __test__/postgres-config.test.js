@@ -1,8 +1,8 @@
 'use strict'
-// How the PostgreSQL providers read connection settings from a url, a
-// postgres.js instance and a node-postgres Pool or Client, and the url they
-// hand to the Rust core. No server is needed: the drivers connect lazily, and
-// nothing here runs a query.
+// How the PostgreSQL adapter reads connection settings from a url, a
+// postgres.js instance and a node-postgres Pool or Client, and the typed
+// options it hands to the Rust core (certificates as PEM text, no url). No
+// server is needed: the drivers connect lazily, and nothing here runs a query.
 const { describe, it, after } = require('node:test')
 const assert = require('node:assert/strict')
 const os = require('node:os')
@@ -12,7 +12,14 @@ const { spawnSync } = require('node:child_process')
 const { ROOT, provider: providerModule } = require('./pkg')
 const { assertCode } = require('./helpers')
 
-const config = require(path.join(ROOT, 'lib', 'postgres-config'))
+const ADAPTER = path.join(ROOT, 'lib', 'engines', 'postgres')
+const config = {
+  ...require(path.join(ADAPTER, 'url')),
+  ...require(path.join(ADAPTER, 'postgres-js')),
+  ...require(path.join(ADAPTER, 'node-postgres')),
+  ...require(ADAPTER),
+}
+const TABLES = { events: 'events', bookmarks: 'bookmarks' }
 
 // pg takes its default user from $USER when it is loaded (postgres.js and libpq
 // ask the OS): give it the OS user so that the comparisons below mean something
@@ -38,28 +45,32 @@ async function withEnv(vars, fn) {
   }
 }
 
-/** A file holding exactly `text`, readable by this user only, named after this process. */
-function assertPemFile(file, text) {
-  assert.equal(fs.readFileSync(file, 'utf8'), text)
-  assert.equal(fs.statSync(file).mode & 0o077, 0, `${file} is readable by others`)
-  assert.ok(path.basename(file).startsWith(`${process.pid}-`), file)
+/** PEM text handed in goes to the store as text: no file of this process is written for it. */
+function assertNoPemFile() {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 'user'
+  const dir = path.join(os.tmpdir(), `evtstore-rs-tls-${uid}`)
+  const ours = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.startsWith(`${process.pid}-`)) : []
+  assert.deepEqual(ours, [], 'a certificate was written to a temporary file')
 }
 
 function osUser() {
   return os.userInfo().username
 }
 
-/** The part of the settings the url carries (no `from`, no pool size). */
+/** The connection part of the settings (no `from`, no pool size); the optional ones only when set. */
 function core(s) {
-  return {
+  const out = {
     host: s.host,
     port: s.port,
     user: s.user,
     password: s.password,
     database: s.database,
     sslmode: s.sslmode,
-    params: s.params,
   }
+  for (const key of ['sslRootCert', 'sslCert', 'sslKey', 'options', 'applicationName', 'connectTimeout']) {
+    if (s[key] !== undefined) out[key] = s[key]
+  }
+  return out
 }
 
 const postgresJs = () => require('postgres')
@@ -94,7 +105,6 @@ describe('PostgreSQL settings from a url', () => {
         password: 'p:s/s w',
         database: 'my db/x',
         sslmode: 'verify-full',
-        params: [],
       })
       assert.equal(s.from.user, 'the url')
       assert.equal(s.from.sslmode, 'the url (sslmode=)')
@@ -113,15 +123,14 @@ describe('PostgreSQL settings from a url', () => {
           password: 'envpw',
           database: 'envdb',
           sslmode: 'require',
-          params: [],
-        })
+          })
         assert.deepEqual(
           [s.from.host, s.from.port, s.from.user, s.from.password, s.from.database, s.from.sslmode],
           ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGSSLMODE']
         )
         // what the url gives wins over the environment
         const t = config.fromUrl('postgres://u:pw@h:1/d?sslmode=disable', 't')
-        assert.deepEqual(core(t), { host: 'h', port: 1, user: 'u', password: 'pw', database: 'd', sslmode: 'disable', params: [] })
+        assert.deepEqual(core(t), { host: 'h', port: 1, user: 'u', password: 'pw', database: 'd', sslmode: 'disable' })
       }
     )
   })
@@ -136,40 +145,84 @@ describe('PostgreSQL settings from a url', () => {
         password: undefined,
         database: osUser(),
         sslmode: 'prefer',
-        params: [],
       })
       assert.equal(config.fromUrl('postgres://bob@h', 't').database, 'bob')
     })
   })
 
   it('takes a Unix socket directory as the host (percent-encoded or as host=), and IPv6 addresses', async () => {
-    await withEnv({}, () => {
+    await withEnv({}, async () => {
       const a = config.fromUrl('postgres://u@%2Ftmp%2Fpg:55432/db', 't')
       assert.equal(a.host, '/tmp/pg')
       assert.equal(a.port, 55432)
       const b = config.fromUrl('postgres://u@/db?host=/tmp/pg&port=55432', 't')
       assert.equal(b.host, '/tmp/pg')
       assert.equal(b.port, 55432)
-      assert.equal(config.toUrl(b), 'postgres://u@localhost:55432/db?sslmode=prefer&host=%2Ftmp%2Fpg')
+      assert.deepEqual(await config.storeOptions(b, TABLES), {
+        host: '/tmp/pg',
+        port: 55432,
+        user: 'u',
+        database: 'db',
+        sslMode: 'prefer',
+        ...TABLES,
+      })
       const c = config.fromUrl('postgres://u@[::1]:5433/db', 't')
       assert.equal(c.host, '::1')
-      assert.equal(config.toUrl(c), 'postgres://u@[::1]:5433/db?sslmode=prefer')
+      assert.equal((await config.storeOptions(c, TABLES)).host, '::1')
     })
   })
 
-  it('passes sslrootcert, sslcert, sslkey, options and application_name on, and refuses other parameters', async () => {
+  it('reads sslrootcert, sslcert, sslkey, options, application_name and connect_timeout, and refuses other parameters', async () => {
     await withEnv({}, async () => {
-      const s = config.fromUrl('postgres://u@h/d?sslrootcert=/etc/ca.pem&options=-c%20search_path%3Dapp', 't')
-      assert.deepEqual(s.params, [
-        ['sslrootcert', '/etc/ca.pem'],
-        ['options', '-c search_path=app'],
-      ])
+      const s = config.fromUrl(
+        'postgres://u@h/d?sslrootcert=/etc/ca.pem&sslcert=c.pem&sslkey=k.pem&options=-c%20search_path%3Dapp&application_name=mine&connect_timeout=0',
+        't'
+      )
+      assert.deepEqual(s.sslRootCert, { file: '/etc/ca.pem' })
+      assert.deepEqual([s.sslCert, s.sslKey], [{ file: 'c.pem' }, { file: 'k.pem' }])
+      assert.equal(s.options, '-c search_path=app')
+      assert.equal(s.applicationName, 'mine')
+      assert.equal(s.connectTimeout, 0)
       await assertCode(() => config.fromUrl('postgres://u@h/d?schema=app', 't'), 'INVALID_ARGUMENT', /"schema"/)
+      await assertCode(() => config.fromUrl('postgres://u@h/d?connect_timeout=soon', 't'), 'INVALID_ARGUMENT', /connect_timeout/)
     })
+  })
+
+  it('hands the PEM text of the files named to the store (only when TLS may be used); a file that cannot be read fails the connection', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evtstore-rs-pem-'))
+    try {
+      const ca = path.join(dir, 'ca.pem')
+      const key = path.join(dir, 'key.pem')
+      fs.writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n')
+      fs.writeFileSync(key, '-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n')
+      await withEnv({}, async () => {
+        const enc = encodeURIComponent
+        const s = config.fromUrl(`postgres://u@h/d?sslmode=verify-full&sslrootcert=${enc(ca)}&sslcert=${enc(ca)}&sslkey=${enc(key)}`, 't')
+        const o = await config.storeOptions(s, TABLES)
+        assert.equal(o.sslMode, 'verify-full')
+        assert.equal(o.sslRootCert, fs.readFileSync(ca, 'utf8'))
+        assert.equal(o.sslCert, fs.readFileSync(ca, 'utf8'))
+        assert.equal(o.sslKey, fs.readFileSync(key, 'utf8'))
+        const missing = path.join(dir, 'missing.pem')
+        const off = config.fromUrl(`postgres://u@h/d?sslmode=disable&sslrootcert=${enc(missing)}`, 't')
+        assert.equal((await config.storeOptions(off, TABLES)).sslRootCert, undefined)
+        const on = config.fromUrl(`postgres://u@127.0.0.1:1/d?sslmode=require&sslrootcert=${enc(missing)}`, 't')
+        const err = await assertCode(() => config.storeOptions(on, TABLES), 'CANNOT_CONNECT', /sslrootcert/)
+        assert.ok(err.message.includes(missing), err.message)
+        assert.notEqual(err.retryable, true)
+        // through a provider, the error says what the connection used
+        const provider = providerModule('postgres').createProvider({ url: `postgres://u@127.0.0.1:1/d?sslmode=require&sslrootcert=${enc(missing)}` })
+        const viaProvider = await assertCode(() => provider.ready, 'CANNOT_CONNECT', /sslrootcert[\s\S]*evtstore-rs used: server 127\.0\.0\.1:1/)
+        assert.equal(viaProvider.connection.sslmode, 'require')
+        await provider.close()
+      })
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('refuses a malformed url, a bad port or sslmode with INVALID_ARGUMENT, and several hosts with NOT_SUPPORTED', async () => {
-    for (const bad of [42, '', 'mysql://u@h/d', 'localhost:5432', 'postgres://u@h:99999/d', 'postgres://u@h:port/d']) {
+    for (const bad of [42, '', 'mysql://u@h/d', 'localhost:5432', 'postgres://u@h:99999/d', 'postgres://u@h:port/d', 'postgres://u@h/a/b', 'postgres://u@[::1/d']) {
       await assertCode(() => config.fromUrl(bad, 'postgres createProvider'), 'INVALID_ARGUMENT', /postgres createProvider/)
     }
     await assertCode(() => config.fromUrl('postgres://u@h/d?sslmode=always', 't'), 'INVALID_ARGUMENT', /sslmode/)
@@ -179,8 +232,8 @@ describe('PostgreSQL settings from a url', () => {
     assert.doesNotMatch(err.message, /s3cret/)
   })
 
-  it('builds a url that reads back to the same settings, whatever characters user, password and database hold', async () => {
-    await withEnv({}, () => {
+  it('hands user, password and database to the store as they are, whatever characters they hold', async () => {
+    await withEnv({}, async () => {
       const tricky = {
         host: '127.0.0.1',
         port: 55432,
@@ -188,11 +241,24 @@ describe('PostgreSQL settings from a url', () => {
         password: "p@ss:w/rd?#%&=+ ü'\"\\",
         database: 'my db/ü?#%',
         sslmode: 'require',
-        params: [['options', '-c search_path=a\\ b']],
+        options: '-c search_path=a\\ b',
       }
-      const url = config.toUrl({ ...tricky, maxConnections: undefined, from: {} })
-      assert.match(url, /^postgres:\/\/[^@/]*@127\.0\.0\.1:55432\/[^/?]*\?sslmode=require&options=/)
-      assert.deepEqual(core(config.fromUrl(url, 't')), tricky)
+      const enc = encodeURIComponent
+      const url =
+        `postgres://${enc(tricky.user)}:${enc(tricky.password)}@127.0.0.1:55432/${enc(tricky.database)}` +
+        `?sslmode=require&options=${enc(tricky.options)}`
+      const settings = config.fromUrl(url, 't')
+      assert.deepEqual(core(settings), tricky)
+      assert.deepEqual(await config.storeOptions(settings, TABLES), {
+        host: '127.0.0.1',
+        port: 55432,
+        user: tricky.user,
+        password: tricky.password,
+        database: tricky.database,
+        sslMode: 'require',
+        options: tricky.options,
+        ...TABLES,
+      })
       // and postgres.js and pg decode user and password the same way (each
       // decodes the database name in its own way: postgres.js not at all)
       const sql = makeSql(url)
@@ -228,10 +294,10 @@ describe('PostgreSQL settings from a postgres.js instance', () => {
         password: 'pw',
         database: 'app',
         sslmode: 'disable',
-        params: [['connect_timeout', '30']], // postgres.js's default connect_timeout
+        connectTimeout: 30, // postgres.js's default connect_timeout
       })
       const t = await config.fromPostgresJs(makeSql({ host: 'h', user: 'u', connect_timeout: 2.5 }), 't')
-      assert.deepEqual(t.params, [['connect_timeout', '3']])
+      assert.equal(t.connectTimeout, 3)
       assert.equal(s.maxConnections, 4)
       assert.equal(s.from.password, 'sql.options.pass')
     })
@@ -247,7 +313,7 @@ describe('PostgreSQL settings from a postgres.js instance', () => {
         password: 'envpw',
         database: 'envuser',
         sslmode: 'disable',
-        params: [['connect_timeout', '30']],
+        connectTimeout: 30,
       })
       const fromUrl = await config.fromPostgresJs(makeSql('postgres://u%40x:p%23w@h:1234/d%20b?sslmode=require'), 't')
       assert.deepEqual(core(fromUrl), {
@@ -257,7 +323,7 @@ describe('PostgreSQL settings from a postgres.js instance', () => {
         password: 'p#w',
         database: 'd%20b', // postgres.js does not decode the database name: neither do we
         sslmode: 'require',
-        params: [['connect_timeout', '30']],
+        connectTimeout: 30,
       })
     })
     await withEnv({}, async () => {
@@ -302,12 +368,13 @@ describe('PostgreSQL settings from a postgres.js instance', () => {
       makeSql({ host: 'h', user: 'u', ssl: { ca: Buffer.from('-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----') } }),
       't'
     )
-    // the PEM text goes to a file only this user can read (the native store takes file names)
-    assert.deepEqual(
-      withCa.params.map(([k]) => k),
-      ['sslrootcert', 'connect_timeout']
-    )
-    assertPemFile(withCa.params[0][1], '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----')
+    // the PEM text goes to the store as text (the native store takes PEM, never a file name)
+    assert.deepEqual(withCa.sslRootCert, { pem: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----' })
+    assert.equal(withCa.connectTimeout, 30)
+    const handed = await config.storeOptions(withCa, TABLES)
+    assert.equal(handed.sslRootCert, '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----')
+    assert.equal(handed.connectTimeout, 30)
+    assertNoPemFile()
     // sslmode in the url given to postgres()
     const viaUrl = await config.fromPostgresJs(makeSql('postgres://u@h/d?sslmode=verify-full'), 't')
     assert.equal(viaUrl.sslmode, 'verify-full')
@@ -320,15 +387,20 @@ describe('PostgreSQL settings from a postgres.js instance', () => {
     )
     assert.equal(s.host, '/tmp/evtstore-rs-pg')
     assert.equal(s.port, 55432)
-    assert.deepEqual(s.params, [
-      ['options', '-c search_path=app,\\ public'],
-      ['connect_timeout', '30'],
-    ])
-    assert.equal(
-      config.toUrl(s),
-      'postgres://u@localhost:55432/u?sslmode=disable&host=%2Ftmp%2Fevtstore-rs-pg' +
-        '&options=-c%20search_path%3Dapp%2C%5C%20public&connect_timeout=30'
-    )
+    assert.equal(s.options, '-c search_path=app,\\ public')
+    assert.equal(s.connectTimeout, 30)
+    assert.equal(s.applicationName, undefined)
+    assert.deepEqual(await config.storeOptions(s, TABLES), {
+      host: '/tmp/evtstore-rs-pg',
+      port: 55432,
+      user: 'u',
+      database: 'u',
+      sslMode: 'disable',
+      options: '-c search_path=app,\\ public',
+      connectTimeout: 30,
+      ...TABLES,
+      maxConnections: 10, // postgres.js's default max
+    })
   })
 
   it('refuses several hosts with NOT_SUPPORTED and what is not a postgres.js instance with INVALID_ARGUMENT', async () => {
@@ -451,17 +523,15 @@ describe('PostgreSQL settings from node-postgres', () => {
         makePool({ user: 'u', ssl: { ca: Buffer.from(ca), cert: ca, key: 'KEY', rejectUnauthorized: false } }),
         't'
       )
-      assert.deepEqual(
-        withCa.params.map(([k]) => k),
-        ['sslrootcert', 'sslcert', 'sslkey']
-      )
-      assertPemFile(withCa.params[0][1], ca)
-      assertPemFile(withCa.params[2][1], 'KEY')
+      assert.deepEqual([withCa.sslRootCert, withCa.sslCert, withCa.sslKey], [{ pem: ca }, { pem: ca }, { pem: 'KEY' }])
+      const handed = await config.storeOptions(withCa, TABLES)
+      assert.deepEqual([handed.sslRootCert, handed.sslCert, handed.sslKey], [ca, ca, 'KEY'])
+      assertNoPemFile()
       const files = await config.fromPg(
         makePool({ connectionString: 'postgres://u@h/d?sslmode=verify-full&sslrootcert=/etc/ca.pem' }),
         't'
       )
-      assert.deepEqual(files.params, [['sslrootcert', '/etc/ca.pem']])
+      assert.deepEqual(files.sslRootCert, { file: '/etc/ca.pem' })
     })
     for (const [env, mode] of [['disable', 'disable'], ['require', 'verify-full'], ['no-verify', 'require']]) {
       await withEnv({ PGSSLMODE: env }, async () => {
@@ -476,10 +546,11 @@ describe('PostgreSQL settings from node-postgres', () => {
 
   it('passes pg options (runtime parameters) and connectionTimeoutMillis on', async () => {
     const s = await config.fromPg(makePool({ user: 'u', options: '-c search_path=app', connectionTimeoutMillis: 1500 }), 't')
-    assert.deepEqual(s.params, [
-      ['options', '-c search_path=app'],
-      ['connect_timeout', '2'],
-    ])
+    assert.equal(s.options, '-c search_path=app')
+    assert.equal(s.connectTimeout, 2)
+    const c = await config.fromPg(new (pg().Client)({ user: 'u', options: '-c search_path=app', application_name: 'mine' }), 't')
+    assert.equal(c.options, '-c search_path=app')
+    assert.equal(c.applicationName, 'mine')
   })
 
   it('refuses what is not a Pool or Client with INVALID_ARGUMENT, several hosts with NOT_SUPPORTED', async () => {

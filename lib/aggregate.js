@@ -133,7 +133,7 @@ function createLoader(opts) {
         evictFrom = cache.keys()
         oldest = evictFrom.next()
       }
-      cache.delete(oldest.value)
+      cache.delete(/** @type {string} */ (oldest.value))
     }
   }
 

@@ -38,13 +38,20 @@ Object.defineProperty(VersionError.prototype, 'name', {
 })
 
 /**
+ * An Error with a stable `code`; errors of the core also say which `engine`
+ * raised them and whether they are `retryable` (decided in Rust).
+ * @typedef {Error & { code: string, engine?: string, retryable?: boolean, cause?: unknown }} CodedError
+ */
+
+/**
  * Builds an Error with a stable `code`.
  * @param {string} code
  * @param {string} message
  * @param {ErrorConstructor} [Kind]
+ * @returns {CodedError}
  */
 function codedError(code, message, Kind = Error) {
-  const err = new Kind(message)
+  const err = /** @type {CodedError} */ (new Kind(message))
   err.code = code
   return err
 }
@@ -52,33 +59,10 @@ function codedError(code, message, Kind = Error) {
 const CONFLICT_PREFIX = /^\s*version conflict(?: error)?\s*[:-]?\s*/i
 
 /**
- * Codes of faults that can pass by themselves (a server that is down or
- * restarting, a broken connection, a lock held by another process, a pool
- * that stayed busy): the same call may succeed when it is made again later.
- */
-const RETRYABLE_CODES = new Set(['CANNOT_CONNECT', 'CONNECTION_LOST', 'TIMEOUT', 'DATABASE_BUSY'])
-/** A CANNOT_CONNECT that retrying will not cure: the TLS settings or certificates are wrong. */
-const TLS_FAILURE = /\bTLS failed\b/
-
-/**
- * Marks an error of the core `retryable: true` when its code says the fault
- * may pass by itself.
- * @param {any} err
- */
-function markRetryable(err) {
-  if (!err || typeof err !== 'object' || !RETRYABLE_CODES.has(err.code) || 'retryable' in err) return
-  if (err.code === 'CANNOT_CONNECT' && typeof err.message === 'string' && TLS_FAILURE.test(err.message)) return
-  try {
-    err.retryable = true
-  } catch {
-    /* a frozen error keeps its shape */
-  }
-}
-
-/**
  * Turns an error thrown by the native core into what the public API promises:
- * a version conflict becomes a `VersionError`; every other error keeps its
- * `code` and, for a fault that may pass by itself, gets `retryable: true`.
+ * a version conflict becomes a `VersionError` (the core's error as its
+ * `cause`); every other error is returned as it is, with the `code`, `engine`
+ * and `retryable` the core gave it.
  * @param {any} err
  */
 function fromNative(err) {
@@ -88,7 +72,6 @@ function fromNative(err) {
     conflict.cause = err
     return conflict
   }
-  markRetryable(err)
   return err
 }
 

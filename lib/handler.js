@@ -149,9 +149,13 @@ function createEngine(opts) {
 
   /** @type {any} */
   let provider
-  /** in-memory position: undefined = read the stored bookmark first */
+  /**
+   * in-memory position: undefined = read the stored bookmark first (a
+   * user's provider may keep positions that are not numbers)
+   * @type {any}
+   */
   let position
-  /** what we know the stored bookmark holds */
+  /** what we know the stored bookmark holds @type {any} */
   let stored
   /** bumped by reset() and setPosition(pos): a batch in flight then gives way */
   let epoch = 0
@@ -277,7 +281,8 @@ function createEngine(opts) {
     if (!active()) return 0
     const p = await getProvider()
     const myEpoch = epoch
-    if (hooks.preRun) await userCode(() => hooks.preRun(), failure)
+    const preRun = hooks.preRun
+    if (preRun) await userCode(() => preRun(), failure)
     let pos = position
     if (pos === undefined) pos = await startPosition()
     const limit = opts.batchSize !== undefined ? opts.batchSize : p.limit ? undefined : DEFAULT_BATCH_SIZE
@@ -330,7 +335,8 @@ function createEngine(opts) {
       if (failure) failure.inUserCode = true
       throw thrown
     }
-    if (hooks.postRun) await userCode(() => hooks.postRun(events.length, handled), failure)
+    const postRun = hooks.postRun
+    if (postRun) await userCode(() => postRun(events.length, handled), failure)
     return events.length
   }
 
@@ -380,7 +386,7 @@ function createEngine(opts) {
           /* next batch */
         }
       })
-    } catch (err) {
+    } catch (/** @type {any} */ err) {
       report(err, err && err.event)
     }
   }
@@ -431,7 +437,7 @@ function createEngine(opts) {
             await w.promise
             cancelWait = () => {}
           }
-        } catch (err) {
+        } catch (/** @type {any} */ err) {
           report(err, err && err.event)
           if (!active()) break
           // a read or bookmark write that may pass by itself (a database

@@ -10,39 +10,21 @@ const {
   readLimit,
   assertNoLoneSurrogate,
   isPlainObject,
-  isThenable,
   quiet,
 } = require('./util')
 
 /**
- * The core's read result -> StoreEvent objects with Dates. The core sends
- * columns (`{"e":[events],"s":[streams],"a":[ids],"v":[versions],
- * "p":[positions],"t":[ms]}`), which parse about twice as fast as one object
- * per event; the objects are built here with one shape. A read of one
- * aggregate comes without "s" and "a": its stream and id are the ones asked
- * for, given here. PostgreSQL sends `{ json, numbers }`: the JSON without
- * "v", "p" and "t", and a Float64Array of version, position and timestamp
- * for each event in turn (NaN for NULL).
- * @param {string | { json: string, numbers: Float64Array }} read
+ * A read of the core -> StoreEvent objects with Dates. Every engine answers
+ * `{ json, numbers }`: `json` holds columns (`{"e":[events],"s":[streams],
+ * "a":[ids]}`), which parse about twice as fast as one object per event, and
+ * `numbers` the version, position and timestamp (epoch ms) of each event in
+ * turn, NaN for NULL. A read of one aggregate comes without "s" and "a": its
+ * stream and id are the ones asked for, given here.
+ * @param {import('./native').EventBatch} read
  * @param {string} [stream]
  * @param {string} [aggregateId]
  */
 function parseEvents(read, stream, aggregateId) {
-  if (typeof read === 'string') {
-    const { s, a, v, p, t, e } = JSON.parse(read)
-    const out = new Array(e.length)
-    for (let i = 0; i < e.length; i++) {
-      out[i] = {
-        stream: s === undefined ? stream : s[i],
-        aggregateId: a === undefined ? aggregateId : a[i],
-        version: v[i],
-        position: p[i],
-        timestamp: new Date(t[i]),
-        event: e[i],
-      }
-    }
-    return out
-  }
   const { s, a, e } = JSON.parse(read.json)
   const numbers = read.numbers
   const out = new Array(e.length)
@@ -55,7 +37,7 @@ function parseEvents(read, stream, aggregateId) {
       // NaN (a NULL) is the only number not equal to itself
       version: version === version ? version : null,
       position: numbers[k + 1],
-      timestamp: new Date(ms === ms ? ms : null),
+      timestamp: new Date(ms === ms ? ms : 0),
       event: e[i],
     }
   }
@@ -130,7 +112,7 @@ function appendJson(value, payloads, where) {
   try {
     json = JSON.stringify(value)
   } catch (cause) {
-    const err = codedError('INVALID_EVENT', `${where}: an event cannot be stored as JSON (${cause && cause.message})`, TypeError)
+    const err = codedError('INVALID_EVENT', `${where}: an event cannot be stored as JSON (${cause && /** @type {any} */ (cause).message})`, TypeError)
     err.cause = cause
     throw err
   }
@@ -163,12 +145,12 @@ function createEvents(stream, aggregateId, version, events) {
 }
 
 /**
- * Wraps a native store (MemoryStore: synchronous methods; SqliteStore:
- * Promise-returning methods) into an evtstore `Provider`.
+ * Wraps a native `Store` (every engine's, the in-memory fast path aside) into
+ * an evtstore `Provider`.
  *
  * @param {object} opts
  * @param {string} opts.driver
- * @param {any} opts.store the native store, or a Promise of it
+ * @param {Promise<import('./native').Store>} opts.store the native store, once open
  * @param {number} [opts.limit]
  * @param {Function} [opts.onError]
  * @param {() => Promise<void> | void} [opts.close] releases the store
@@ -178,11 +160,10 @@ function createNativeProvider(opts) {
   const explain = opts.explain
   /** @param {any} err */
   const fail = (err) => (explain ? explain(fromNative(err)) : fromNative(err))
-  const storeRef = isThenable(opts.store) ? quiet(Promise.resolve(opts.store)) : opts.store
-  const ready = isThenable(storeRef) ? quiet(storeRef.then(() => undefined)) : Promise.resolve()
+  const storeRef = quiet(Promise.resolve(opts.store))
+  const ready = quiet(storeRef.then(() => undefined))
   let closed = false
 
-  /** @returns {any} */
   const store = () => storeRef
 
   const provider = {
@@ -226,13 +207,13 @@ function createNativeProvider(opts) {
       if (position != null) assertNonNegativeInteger(position, 'getEventsFrom: the position to read after', READ_FROM_START)
       const lim = readLimit(limit, provider.limit, 'getEventsFrom')
       const s = await store()
-      let json
+      let read
       try {
-        json = await s.eventsFrom(streams, position == null ? 0 : position, lim)
+        read = await s.eventsFrom(streams, position == null ? 0 : position, lim)
       } catch (err) {
         throw fail(err)
       }
-      return parseEvents(json)
+      return parseEvents(read)
     },
 
     /**
@@ -247,13 +228,13 @@ function createNativeProvider(opts) {
         assertNonNegativeInteger(fromPosition, 'getEventsFor: the position to read after', READ_FROM_START)
       }
       const s = await store()
-      let json
+      let read
       try {
-        json = await s.eventsFor(stream, aggregateId, fromPosition == null ? undefined : fromPosition)
+        read = await s.eventsFor(stream, aggregateId, fromPosition == null ? undefined : fromPosition)
       } catch (err) {
         throw fail(err)
       }
-      return parseEvents(json, stream, aggregateId)
+      return parseEvents(read, stream, aggregateId)
     },
 
     /**

@@ -5,58 +5,61 @@ const { codedError } = require('./errors')
 
 const ADDON = path.join(__dirname, '..', 'native', 'evtstore-rs.node')
 
+/**
+ * The addon's exports and types, as `npm run build` generates them.
+ * @typedef {typeof import('../native/native')} NativeModule
+ * @typedef {import('../native/native').Store} Store
+ * @typedef {import('../native/native').StoreOptions} StoreOptions
+ * @typedef {import('../native/native').SqliteOptions} SqliteOptions
+ * @typedef {import('../native/native').PostgresOptions} PostgresOptions
+ * @typedef {import('../native/native').EventBatch} EventBatch
+ * @typedef {import('../native/native').MemoryStore} MemoryStore
+ * @typedef {import('../native/native').Waiter} Waiter
+ */
+
+/** What this version of the facade needs from the addon. */
+const CLASSES = /** @type {const} */ (['Store', 'MemoryStore', 'Waiter'])
+
+/** @type {NativeModule | undefined} */
 let binding
+/** @type {Error | undefined} */
 let loadError
 
 /**
  * Loads the Rust core (once). Throws a clear error when the addon has not been
- * built, or was built without the stores this version needs.
- * @returns {{ MemoryStore: any, SqliteStore: any }}
+ * built, or was built without the classes this version needs.
+ * @returns {NativeModule}
  */
 function loadNative() {
   if (binding) return binding
   if (loadError) throw loadError
+  /** @type {any} */
   let mod
   try {
     mod = require(ADDON)
   } catch (cause) {
-    const missing = cause && cause.code === 'MODULE_NOT_FOUND'
-    loadError = codedError(
+    const missing = !!cause && /** @type {any} */ (cause).code === 'MODULE_NOT_FOUND'
+    const err = codedError(
       'NATIVE_MISSING',
       missing
         ? `evtstore-rs: the native addon was not built (${ADDON} is missing): run npm install / npm run build`
-        : `evtstore-rs: the native addon at ${ADDON} could not be loaded (${cause && cause.message}): ` +
+        : `evtstore-rs: the native addon at ${ADDON} could not be loaded (${cause && /** @type {any} */ (cause).message}): ` +
             'rebuild it for this platform and Node version with npm run build'
     )
-    loadError.cause = cause
-    throw loadError
+    err.cause = cause
+    loadError = err
+    throw err
   }
-  if (typeof mod.MemoryStore !== 'function' || typeof mod.SqliteStore !== 'function') {
+  const absent = CLASSES.filter((name) => typeof mod[name] !== 'function')
+  if (absent.length > 0) {
     loadError = codedError(
       'NATIVE_MISSING',
-      `evtstore-rs: the native addon at ${ADDON} is out of date (it has no MemoryStore/SqliteStore): ` +
-        'run npm run build'
+      `evtstore-rs: the native addon at ${ADDON} is out of date (it has no ${absent.join('/')}): run npm run build`
     )
     throw loadError
   }
-  binding = mod
+  binding = /** @type {NativeModule} */ (mod)
   return binding
 }
 
-/**
- * The native PostgreSQL store class. Throws NATIVE_MISSING when the addon was
- * built without it.
- * @returns {any}
- */
-function loadPostgresStore() {
-  const mod = loadNative()
-  if (typeof mod.PostgresStore !== 'function') {
-    throw codedError(
-      'NATIVE_MISSING',
-      `evtstore-rs: the native addon at ${ADDON} has no PostgreSQL store (it is out of date): run npm run build`
-    )
-  }
-  return mod.PostgresStore
-}
-
-module.exports = { loadNative, loadPostgresStore, ADDON }
+module.exports = { loadNative, ADDON }

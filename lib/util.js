@@ -109,7 +109,7 @@ function assertJson(value, where) {
   } catch (cause) {
     const err = codedError(
       'INVALID_EVENT',
-      `${where}: an event cannot be stored as JSON (${cause && cause.message})`,
+      `${where}: an event cannot be stored as JSON (${cause && /** @type {any} */ (cause).message})`,
       TypeError
     )
     err.cause = cause

@@ -51,7 +51,9 @@ function notify(provider) {
 function wait(provider, knownSeq, timeoutMs) {
   const e = entry(provider)
   if (e.seq !== knownSeq) return { promise: Promise.resolve('changed'), cancel() {} }
+  /** @type {(why: 'changed' | 'timeout' | 'cancelled') => void} */
   let settle
+  /** @type {NodeJS.Timeout | undefined} */
   let timer
   const promise = new Promise((resolve) => {
     settle = (/** @type {'changed' | 'timeout' | 'cancelled'} */ why) => {

@@ -1,104 +1,16 @@
 'use strict'
+// evtstore's provider/knex. The knex instance only tells which database and
+// tables: the Rust core reads and writes them (SQLite clients only, so far).
 
-const { loadNative } = require('../lib/native')
-const { createNativeProvider } = require('../lib/native-provider')
-const { acquire, migrateStore, tableName, fileName } = require('../lib/sqlite-stores')
+const { knexClient, builderFrom, notSupported } = require('../lib/engines/knex')
+const { isSqliteKnex, fromKnex } = require('../lib/engines/sqlite/knex')
+const { tableName } = require('../lib/engines/tables')
+const { checkProviderOptions, providerOn } = require('../lib/engines/provider')
+const { migrate: migrateTarget } = require('../lib/engines/shared-stores')
 const { codedError } = require('../lib/errors')
-const { assertPositiveInteger, describe, isThenable } = require('../lib/util')
-
-const SQLITE_CLIENTS = new Set(['sqlite3', 'sqlite', 'better-sqlite3'])
 
 /**
- * The knex Client object behind a knex instance or a query builder.
- * @param {any} value
- */
-function knexClient(value) {
-  const client = value && value.client
-  if (!client || typeof client !== 'object' || !client.config || typeof client.config !== 'object') return undefined
-  return client
-}
-
-/** @param {any} client a knex Client */
-function clientName(client) {
-  const configured = client.config.client
-  if (typeof configured === 'string') return configured
-  if (typeof client.driverName === 'string') return client.driverName
-  if (typeof client.dialect === 'string') return client.dialect
-  return String(configured && configured.name)
-}
-
-/** @param {any} client */
-function isSqlite(client) {
-  return SQLITE_CLIENTS.has(clientName(client)) || client.dialect === 'sqlite3'
-}
-
-/** @param {any} client */
-function notSupported(client) {
-  return codedError(
-    'NOT_SUPPORTED',
-    `evtstore-rs knex provider: the knex client "${clientName(client)}" is not supported yet; ` +
-      'this version stores events through knex only for SQLite (clients sqlite3 and better-sqlite3). ' +
-      'Available providers: evtstore/provider/memory, evtstore/provider/sqlite and evtstore/provider/knex (SQLite).'
-  )
-}
-
-/**
- * The database file a knex SQLite client connects to.
- * @param {any} client
- * @returns {Promise<string>}
- */
-async function sqliteFile(client) {
-  let connection = client.config.connection
-  if (typeof connection === 'function') connection = connection()
-  if (isThenable(connection)) connection = await connection
-  const file = typeof connection === 'string' ? connection : connection && connection.filename
-  if (typeof file !== 'string' || file === '') {
-    throw codedError(
-      'INVALID_ARGUMENT',
-      'evtstore-rs knex provider: the knex SQLite connection has no file name ' +
-        "(expected connection: { filename: 'events.db' } or ':memory:')",
-      TypeError
-    )
-  }
-  if (/^file:/i.test(file)) {
-    throw codedError(
-      'NOT_SUPPORTED',
-      `evtstore-rs knex provider: SQLite URI file names (${file}) are not supported yet: use a plain file name`
-    )
-  }
-  return fileName(file)
-}
-
-/**
- * @param {any} factory
- * @param {string} what
- */
-function builderFrom(factory, what) {
-  if (typeof factory !== 'function') {
-    throw codedError(
-      'INVALID_ARGUMENT',
-      `evtstore-rs knex provider: "${what}" must be a function returning a knex query builder, ` +
-        `such as () => db('${what}'), got ${describe(factory)}`,
-      TypeError
-    )
-  }
-  const qb = factory()
-  const client = knexClient(qb)
-  const table = qb && qb._single && qb._single.table
-  if (!client || table === undefined) {
-    throw codedError(
-      'INVALID_ARGUMENT',
-      `evtstore-rs knex provider: "${what}" must return a knex query builder on one table, such as db('${what}')`,
-      TypeError
-    )
-  }
-  return { client, table: tableName(table, what) }
-}
-
-/**
- * evtstore's knex provider signature. SQLite databases are read and written
- * by the Rust core (the knex instance only tells which file and tables).
- *
+ * evtstore's knex provider signature.
  * @param {{ events: () => any, bookmarks: () => any, limit?: number, onError?: Function }} opts
  */
 function createProvider(opts) {
@@ -111,16 +23,9 @@ function createProvider(opts) {
   }
   const events = builderFrom(opts.events, 'events')
   const bookmarks = builderFrom(opts.bookmarks, 'bookmarks')
-  if (opts.limit !== undefined) assertPositiveInteger(opts.limit, 'knex createProvider: limit')
-  if (opts.onError !== undefined && typeof opts.onError !== 'function') {
-    throw codedError(
-      'INVALID_ARGUMENT',
-      `knex createProvider: onError must be a function, got ${describe(opts.onError)}`,
-      TypeError
-    )
-  }
+  checkProviderOptions(opts, 'knex createProvider')
   const client = events.client
-  if (!isSqlite(client)) throw notSupported(client)
+  if (!isSqliteKnex(client)) throw notSupported(client)
   if (bookmarks.client !== client) {
     throw codedError(
       'INVALID_ARGUMENT',
@@ -128,31 +33,8 @@ function createProvider(opts) {
       TypeError
     )
   }
-  loadNative()
-
-  /** @type {(() => Promise<void>) | undefined} */
-  let release
-  let closed = false
-  const store = sqliteFile(client).then((file) => {
-    const held = acquire({ file, events: events.table, bookmarks: bookmarks.table, scope: client })
-    if (closed) {
-      held.release().catch(() => {})
-    }
-    release = held.release
-    return held.store
-  })
-
-  return createNativeProvider({
-    driver: 'knex',
-    store,
-    limit: opts.limit,
-    onError: opts.onError,
-    close: async () => {
-      closed = true
-      await store.catch(() => undefined)
-      if (release) await release()
-    },
-  })
+  const target = fromKnex(client, { events: events.table, bookmarks: bookmarks.table })
+  return providerOn(target, { driver: 'knex', limit: opts.limit, onError: opts.onError })
 }
 
 /**
@@ -164,20 +46,14 @@ function createProvider(opts) {
 async function migrate(opts) {
   const client = knexClient(opts && opts.client)
   if (!client) {
-    throw codedError(
-      'INVALID_ARGUMENT',
-      'evtstore-rs knex migrate: "client" must be a knex instance',
-      TypeError
-    )
+    throw codedError('INVALID_ARGUMENT', 'evtstore-rs knex migrate: "client" must be a knex instance', TypeError)
   }
-  if (!isSqlite(client)) throw notSupported(client)
+  if (!isSqliteKnex(client)) throw notSupported(client)
   if (!opts.bookmarks && !opts.events) return
   const events = tableName(opts.events || 'events', 'events')
   const bookmarks = tableName(opts.bookmarks || 'bookmarks', 'bookmarks')
-  const file = await sqliteFile(client)
   // only the tables that are named, as evtstore does
-  const only = { events: !!opts.events, bookmarks: !!opts.bookmarks }
-  await migrateStore({ file, events, bookmarks, scope: client, only })
+  await migrateTarget(await fromKnex(client, { events, bookmarks }), { events: !!opts.events, bookmarks: !!opts.bookmarks })
 }
 
 module.exports = { createProvider, migrate }

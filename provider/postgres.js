@@ -1,35 +1,12 @@
 'use strict'
 // evtstore's provider/postgres: a postgres.js `sql` instance, or a url. The
 // Rust core stores the events through its own connection pool: the `sql`
-// instance only tells where the database is (host, port, user, password,
-// database, TLS), and postgres.js itself is never required here.
+// instance only tells where the database is, and postgres.js itself is never
+// required here.
 
-const { readTarget, checkProviderOptions, postgresProvider, postgresMigrate } = require('../lib/postgres-provider')
-const { fromPostgresJs, isPostgresJs } = require('../lib/postgres-config')
-const { codedError } = require('../lib/errors')
-const { describe } = require('../lib/util')
-
-/** @param {string} what */
-function form(what) {
-  return {
-    what,
-    driverKey: 'sql',
-    example: 'a postgres.js instance: { sql: postgres(...) }',
-    /** @param {any} sql */
-    check(sql) {
-      if (!isPostgresJs(sql)) {
-        throw codedError(
-          'INVALID_ARGUMENT',
-          `${what}: "sql" must be a postgres.js instance (const sql = postgres(...)), got ${describe(sql)}; ` +
-            "or give { url: 'postgres://user:password@host:5432/database' }",
-          TypeError
-        )
-      }
-    },
-    /** @param {any} sql */
-    read: (sql) => fromPostgresJs(sql, what),
-  }
-}
+const { fromPostgresOptions } = require('../lib/engines/postgres')
+const { checkProviderOptions, providerOn } = require('../lib/engines/provider')
+const { migrate: migrateTarget } = require('../lib/engines/shared-stores')
 
 /**
  * A provider on PostgreSQL, run by the Rust core.
@@ -40,9 +17,9 @@ function form(what) {
  */
 function createProvider(opts) {
   const what = 'postgres createProvider'
-  const target = readTarget(opts, form(what))
+  const target = fromPostgresOptions(opts, what, 'sql')
   checkProviderOptions(opts, what)
-  return postgresProvider(target, { driver: 'postgres', limit: opts.limit, onError: opts.onError })
+  return providerOn(target, { driver: 'postgres', limit: opts.limit, onError: opts.onError })
 }
 
 /**
@@ -53,7 +30,7 @@ function createProvider(opts) {
  */
 async function migrate(opts) {
   if (opts && opts.sql !== undefined && opts.url === undefined && !opts.events && !opts.bookmarks) return
-  await postgresMigrate(readTarget(opts, form('postgres migrate')))
+  await migrateTarget(fromPostgresOptions(opts, 'postgres migrate', 'sql'))
 }
 
 module.exports = { createProvider, migrate }

@@ -1,0 +1,83 @@
+'use strict'
+// Reading a user's knex instance and query builders: which client (and so
+// which engine adapter) and which tables. knex itself is never required here.
+
+const { codedError } = require('../errors')
+const { describe } = require('../util')
+const { tableName } = require('./tables')
+
+/**
+ * The knex Client object behind a knex instance or a query builder.
+ * @param {any} value
+ * @returns {any}
+ */
+function knexClient(value) {
+  const client = value && value.client
+  if (!client || typeof client !== 'object' || !client.config || typeof client.config !== 'object') return undefined
+  return client
+}
+
+/**
+ * The name of a knex client ('sqlite3', 'better-sqlite3', 'pg', ...).
+ * @param {any} client a knex Client
+ * @returns {string}
+ */
+function clientName(client) {
+  const configured = client.config.client
+  if (typeof configured === 'string') return configured
+  if (typeof client.driverName === 'string') return client.driverName
+  if (typeof client.dialect === 'string') return client.dialect
+  return String(configured && configured.name)
+}
+
+/**
+ * The connection a knex client was configured with (a function is called, a
+ * Promise awaited, as knex does).
+ * @param {any} client
+ * @returns {Promise<any>}
+ */
+async function knexConnection(client) {
+  let connection = client.config.connection
+  if (typeof connection === 'function') connection = connection()
+  return await connection
+}
+
+/** @param {any} client */
+function notSupported(client) {
+  return codedError(
+    'NOT_SUPPORTED',
+    `evtstore-rs knex provider: the knex client "${clientName(client)}" is not supported yet; ` +
+      'this version stores events through knex only for SQLite (clients sqlite3 and better-sqlite3). ' +
+      'Available providers: evtstore/provider/memory, evtstore/provider/sqlite and evtstore/provider/knex (SQLite).'
+  )
+}
+
+/**
+ * The client and table of what a `() => db('events')` option returns.
+ * @param {any} factory
+ * @param {string} what 'events' or 'bookmarks'
+ * @returns {{ client: any, table: string }}
+ */
+function builderFrom(factory, what) {
+  if (typeof factory !== 'function') {
+    throw codedError(
+      'INVALID_ARGUMENT',
+      `evtstore-rs knex provider: "${what}" must be a function returning a knex query builder, ` +
+        `such as () => db('${what}'), got ${describe(factory)}`,
+      TypeError
+    )
+  }
+  const qb = factory()
+  const client = knexClient(qb)
+  const table = qb && qb._single && qb._single.table
+  if (!client || table === undefined) {
+    throw codedError(
+      'INVALID_ARGUMENT',
+      `evtstore-rs knex provider: "${what}" must return a knex query builder on one table, such as db('${what}')`,
+      TypeError
+    )
+  }
+  return { client, table: tableName(table, what) }
+}
+
+module.exports = { knexClient, clientName, knexConnection, notSupported, builderFrom }
