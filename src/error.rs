@@ -1,7 +1,10 @@
 //! The one error type of the core, and its single conversion into a JS error.
 //!
-//! Every variant has a stable `code` (the table in docs/ARCHITECTURE.md); the
-//! `Display` text is the human message: what was wrong and what to do.
+//! Every variant has a stable `code` (the table in docs/errors.md); the
+//! `Display` text is the human message: what was wrong and what to do;
+//! [`StoreError::retryable`] says whether the same call may succeed later.
+//! Nothing here names an engine except through a variant's `engine` field
+//! (its name for people: "SQLite", "PostgreSQL", ...).
 
 use thiserror::Error;
 
@@ -37,8 +40,12 @@ pub enum StoreError {
     MissingTable { table: String, location: String },
 
     /// The database file cannot be opened or created.
-    #[error("cannot open the SQLite database {location}: {reason}")]
-    CannotOpen { location: String, reason: String },
+    #[error("cannot open the {engine} database {location}: {reason}")]
+    CannotOpen {
+        engine: &'static str,
+        location: String,
+        reason: String,
+    },
 
     /// The database stayed locked past the busy timeout.
     #[error("{location} is busy: {reason}; another connection or process held the lock too long, retry later")]
@@ -53,16 +60,20 @@ pub enum StoreError {
 
     /// The database server cannot be reached (refused, unknown host, no
     /// answer, TLS failure, no free connection slot).
-    #[error("cannot connect to PostgreSQL at {server} as user \"{user}\": {reason}")]
+    #[error("cannot connect to {engine} at {server} as user \"{user}\": {reason}")]
     CannotConnect {
+        engine: &'static str,
         server: String,
         user: String,
         reason: String,
+        /// The TLS handshake or certificates failed: retrying will not cure it.
+        tls: bool,
     },
 
     /// The server rejected the user or its password.
-    #[error("PostgreSQL at {server} rejected user \"{user}\" for database \"{database}\": {reason}; check the user name and password")]
+    #[error("{engine} at {server} rejected user \"{user}\" for database \"{database}\": {reason}; check the user name and password")]
     AuthFailed {
+        engine: &'static str,
         server: String,
         user: String,
         database: String,
@@ -70,8 +81,9 @@ pub enum StoreError {
     },
 
     /// The database named in the URL does not exist on the server.
-    #[error("database \"{database}\" does not exist on PostgreSQL at {server} (connecting as user \"{user}\"): create it, or fix the database name in the URL")]
+    #[error("database \"{database}\" does not exist on {engine} at {server} (connecting as user \"{user}\"): create it, or fix the database name in the URL")]
     UnknownDatabase {
+        engine: &'static str,
         server: String,
         user: String,
         database: String,
@@ -122,21 +134,25 @@ impl StoreError {
         }
     }
 
+    /// Whether the same call may succeed when it is made again later: the
+    /// fault can pass by itself (a server that is down or restarting, a
+    /// broken connection, a lock held by another process, a busy pool).
+    pub fn retryable(&self) -> bool {
+        match self {
+            StoreError::CannotConnect { tls, .. } => !tls,
+            StoreError::ConnectionLost { .. }
+            | StoreError::Timeout { .. }
+            | StoreError::DatabaseBusy { .. } => true,
+            _ => false,
+        }
+    }
+
     pub fn invalid_argument(msg: impl Into<String>) -> Self {
         StoreError::InvalidArgument(msg.into())
     }
 
     pub fn invalid_event(msg: impl Into<String>) -> Self {
         StoreError::InvalidEvent(msg.into())
-    }
-}
-
-/// The one place a `StoreError` becomes a JS error: napi creates the JS
-/// `Error` with `code` set to the status string, so `err.code` is the stable
-/// code and `err.message` the human sentence.
-impl From<StoreError> for napi::Error<&'static str> {
-    fn from(err: StoreError) -> Self {
-        napi::Error::new(err.code(), err.to_string())
     }
 }
 
@@ -155,7 +171,18 @@ mod tests {
             e.to_string(),
             "table \"events\" does not exist in /tmp/x.sqlite: run migrate() first"
         );
-        let js: napi::Error<&'static str> = e.into();
-        assert_eq!(js.status, "MISSING_TABLE");
+        assert!(!e.retryable());
+        let connect = |tls| StoreError::CannotConnect {
+            engine: "PostgreSQL",
+            server: "127.0.0.1:1".into(),
+            user: "u".into(),
+            reason: "refused".into(),
+            tls,
+        };
+        assert!(connect(false).retryable());
+        assert!(!connect(true).retryable());
+        assert!(connect(false)
+            .to_string()
+            .starts_with("cannot connect to PostgreSQL at 127.0.0.1:1"));
     }
 }

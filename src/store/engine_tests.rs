@@ -1,5 +1,5 @@
 //! One behaviour suite, written once and run against every engine through
-//! the `EventStore` trait, plus SQLite-specific checks (timestamps written by
+//! the `Engine` trait, plus SQLite-specific checks (timestamps written by
 //! other programs, missing tables, the knex layout of evtstore 12.0.1).
 
 use std::path::PathBuf;
@@ -7,19 +7,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::batch::decode_events;
+use super::input::{parse_new_events, to_first_version};
+use super::memory::json::MemoryJsonEngine;
 use super::memory::MemoryEngine;
 use super::sqlite::{SqliteEngine, SqliteOptions};
-use super::{
-    decode_events, parse_new_events, to_first_version, EventBatch, EventStore, NewEvent,
-    StoredEvent, NO_EVENTS,
-};
+use super::{Engine, EventBatch, NewEvent, StoredEvent, Tables};
 use crate::error::StoreError;
-use crate::notify::{HeadWaiter, WaitOutcome};
+use crate::store::head::{HeadWaiter, WaitOutcome};
 
-#[path = "pg_tests.rs"]
+#[path = "postgres/tests.rs"]
 mod pg_tests;
 
-type Store = Arc<dyn EventStore>;
+type Store = Arc<dyn Engine>;
 
 /// Removes the databases earlier test processes left behind (the stores
 /// of the shared suite are dropped without knowing their file): each run
@@ -80,12 +80,12 @@ async fn open_sqlite(path: &std::path::Path) -> SqliteEngine {
 async fn new_sqlite() -> Store {
     let path = temp_db("suite");
     let engine = open_sqlite(&path).await;
-    engine.migrate().await.expect("migrate");
+    engine.migrate(Tables::BOTH).await.expect("migrate");
     Arc::new(engine)
 }
 
 async fn new_memory() -> Store {
-    Arc::new(MemoryEngine::new())
+    Arc::new(MemoryJsonEngine::new())
 }
 
 fn events_json(types: &[&str], timestamp: i64) -> String {
@@ -504,6 +504,7 @@ macro_rules! for_each_engine {
             )*
         }
         mod postgres_engine {
+            use crate::store::Engine;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
@@ -536,7 +537,7 @@ for_each_engine!(
 
 #[tokio::test]
 async fn memory_head_moves_on_append_and_wakes_a_waiter() {
-    let engine = Arc::new(MemoryEngine::new());
+    let engine = Arc::new(MemoryJsonEngine::new());
     let waiter = HeadWaiter::new(engine.head().clone());
     let store: Store = engine.clone();
     append(&store, "s", "a", 1, &["x"]).await.expect("append");
@@ -558,28 +559,16 @@ async fn memory_head_moves_on_append_and_wakes_a_waiter() {
 fn memory_reads_one_stream_among_many_without_scanning_the_store() {
     // Correctness on a big store with a rare stream (no timing here).
     let engine = MemoryEngine::new();
-    let ev = [NewEvent {
-        timestamp: 1,
-        event: r#"{"type":"x"}"#,
-    }];
     for i in 0..20_000i64 {
         let stream = if i % 1000 == 0 { "rare" } else { "common" };
         engine
-            .append_sync(stream, &format!("id{}", i % 50), i / 50 + 1, &ev)
+            .append_versions_sync(stream, &format!("id{}", i % 50), i / 50 + 1, 1)
             .expect("append");
     }
-    let rare = parse(
-        &engine
-            .events_from_sync(&strings(&["rare"]), 5000, Some(3))
-            .expect("read"),
-    );
-    assert_eq!(positions(&rare), vec![5001, 6001, 7001]);
-    let mixed = parse(
-        &engine
-            .events_from_sync(&strings(&["rare", "common"]), 19_998, None)
-            .expect("read"),
-    );
-    assert_eq!(positions(&mixed), vec![19_999, 20_000]);
+    let rare = engine.positions_from_sync(&strings(&["rare"]), 5000, Some(3));
+    assert_eq!(rare, vec![5001.0, 6001.0, 7001.0]);
+    let mixed = engine.positions_from_sync(&strings(&["rare", "common"]), 19_998, None);
+    assert_eq!(mixed, vec![19_999.0, 20_000.0]);
     assert_eq!(engine.len(), 20_000);
 }
 
@@ -654,7 +643,7 @@ async fn sqlite_rejects_bad_names_and_files() {
 async fn sqlite_reads_timestamps_in_every_format() {
     let path = temp_db("timestamps");
     let engine = open_sqlite(&path).await;
-    engine.migrate().await.expect("migrate");
+    engine.migrate(Tables::BOTH).await.expect("migrate");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .expect("second connection");
@@ -718,7 +707,7 @@ async fn sqlite_is_compatible_with_the_knex_layout_of_evtstore() {
     }
     let engine = open_sqlite(&path).await;
     engine
-        .migrate()
+        .migrate(Tables::BOTH)
         .await
         .expect("migrate over the knex tables is a no-op");
     let index_count: i64 = sqlx::query_scalar(
@@ -762,7 +751,7 @@ async fn sqlite_is_compatible_with_the_knex_layout_of_evtstore() {
 async fn sqlite_reports_an_event_column_that_is_not_json() {
     let path = temp_db("badjson");
     let engine = open_sqlite(&path).await;
-    engine.migrate().await.expect("migrate");
+    engine.migrate(Tables::BOTH).await.expect("migrate");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .expect("connect");
@@ -785,7 +774,7 @@ async fn sqlite_reports_an_event_column_that_is_not_json() {
 async fn sqlite_stores_on_one_file_share_head_and_serialise_writes() {
     let path = temp_db("shared");
     let a = Arc::new(open_sqlite(&path).await);
-    a.migrate().await.expect("migrate");
+    a.migrate(Tables::BOTH).await.expect("migrate");
     let b = Arc::new(open_sqlite(&path).await);
     assert!(Arc::ptr_eq(a.head(), b.head()));
     let waiter = HeadWaiter::new(b.head().clone());
@@ -825,7 +814,7 @@ async fn sqlite_memory_databases_are_private_and_close_cleanly() {
     })
     .await
     .expect("open");
-    one.migrate().await.expect("migrate");
+    one.migrate(Tables::BOTH).await.expect("migrate");
     let two = SqliteEngine::open(SqliteOptions {
         file: ":memory:".into(),
         events: Some("ev".into()),
@@ -849,7 +838,7 @@ async fn sqlite_memory_databases_are_private_and_close_cleanly() {
 async fn sqlite_closed_store_says_so() {
     let path = temp_db("closed");
     let engine = open_sqlite(&path).await;
-    engine.migrate().await.expect("migrate");
+    engine.migrate(Tables::BOTH).await.expect("migrate");
     engine.close().await;
     assert!(engine.is_closed());
     let store: Store = Arc::new(engine);
@@ -872,15 +861,15 @@ async fn sqlite_migrate_is_idempotent_and_keeps_data() {
     })
     .await
     .expect("open");
-    engine.migrate().await.expect("migrate");
+    engine.migrate(Tables::BOTH).await.expect("migrate");
     let store: Arc<SqliteEngine> = Arc::new(engine);
     let dyn_store: Store = store.clone();
     append(&dyn_store, "s", "a", 1, &["x"])
         .await
         .expect("append");
     dyn_store.set_bookmark("b", 1).await.expect("bookmark");
-    store.migrate().await.expect("again");
-    store.migrate().await.expect("and again");
+    store.migrate(Tables::BOTH).await.expect("again");
+    store.migrate(Tables::BOTH).await.expect("and again");
     assert_eq!(all_events(&dyn_store, &["s"]).await.len(), 1);
     assert_eq!(dyn_store.get_bookmark("b").await.expect("get"), 1);
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
@@ -915,7 +904,7 @@ async fn sqlite_migrate_is_idempotent_and_keeps_data() {
 async fn sqlite_builds_the_same_json_in_sql_and_in_rust() {
     let path = temp_db("twopaths");
     let engine = Arc::new(open_sqlite(&path).await);
-    engine.migrate().await.expect("migrate");
+    engine.migrate(Tables::BOTH).await.expect("migrate");
     let store: Store = engine.clone();
     let tricky = r#"[{"timestamp":1700000000000,"event":{"type":"a","big":12345678901234567890123,"f":1.0,"s":"\ud83d\ude00 \u00e9 é \n \" \\ \/","nested":{"x":[1,{"y":null}],"t":true},"empty":{},"arr":[]}},{"timestamp":-5,"event":{"type":"b"}}]"#;
     append_json(&store, "we\"ird\n", "id\u{1}é", 1.0, tricky)
@@ -945,7 +934,7 @@ async fn sqlite_builds_the_same_json_in_sql_and_in_rust() {
     let in_rust = reads(store.clone()).await;
     // Byte for byte: same keys, same order, event text kept as written.
     assert_eq!(in_sql, in_rust);
-    assert_eq!(in_sql.4.json, NO_EVENTS);
+    assert_eq!(in_sql.4, EventBatch::empty(true));
     assert_eq!(positions(&parse(&in_sql.3)), vec![2, 3]);
     engine.close().await;
     remove_db(&path);
@@ -955,7 +944,7 @@ async fn sqlite_builds_the_same_json_in_sql_and_in_rust() {
 async fn sqlite_reports_a_lock_held_too_long_as_busy_not_as_a_conflict() {
     let path = temp_db("busy");
     let engine = open_sqlite(&path).await;
-    engine.migrate().await.expect("migrate");
+    engine.migrate(Tables::BOTH).await.expect("migrate");
     // Another "process" takes the write lock and keeps it past the 5 s busy
     // timeout.
     let mut other = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))

@@ -31,13 +31,21 @@ use sqlx::sqlite::{
 };
 use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
 
-use super::{
-    event_row, parse_timestamp_text, rows_to_json,
-    validate_sqlite_table_name as validate_table_name, EventBatch, EventRef, EventStore, NewEvent,
-    NO_EVENTS, NO_EVENTS_OF_AGGREGATE,
-};
+use napi_derive::napi;
+
 use crate::error::{Result, StoreError};
-use crate::notify::{shared_db, Head, SharedDb};
+use crate::store::batch::{event_row, rows_to_json};
+use crate::store::head::Head;
+use crate::store::names::validate_sqlite_table_name as validate_table_name;
+use crate::store::timestamp::parse_timestamp_text;
+use crate::store::{Engine, EventBatch, EventRef, NewEvent, Tables, Wakeups};
+use shared::{shared_db, SharedDb};
+
+mod shared;
+
+/// How often a waiting waiter asks the file for appends made by other
+/// processes (an index lookup, ~30 us).
+const PROBE_EVERY: Duration = Duration::from_millis(20);
 
 /// How long SQLite waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,11 +58,15 @@ const MAX_UNION_STREAMS: usize = 200;
 /// Connections of a file pool (readers run in parallel in WAL mode).
 const FILE_POOL_SIZE: u32 = 4;
 
-/// What `SqliteStore.open()` takes.
+/// The options of an SQLite store.
+#[napi(object)]
 #[derive(Debug, Clone, Default)]
 pub struct SqliteOptions {
+    /// Path of the database file (created when missing), or ":memory:".
     pub file: String,
+    /// Events table name (default "events").
     pub events: Option<String>,
+    /// Bookmarks table name (default "bookmarks").
     pub bookmarks: Option<String>,
 }
 
@@ -138,6 +150,7 @@ impl SqliteEngine {
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::CannotOpen {
+                engine: "SQLite",
                 location: display_path(&file),
                 reason: describe_open_error(&e),
             })?;
@@ -190,31 +203,11 @@ impl SqliteEngine {
         &self.location
     }
 
-    /// The head shared by every store of this process on this database and
-    /// events table.
-    pub fn head(&self) -> &Arc<Head> {
-        &self.head
-    }
-
-    /// Creates the tables and indexes that are missing (the layout evtstore
-    /// 12.0.1 creates through knex). Idempotent; never drops anything.
-    /// The highest position in the events table (0 when empty): what a
-    /// waiter asks for to see appends made by other processes.
-    pub async fn max_position(&self) -> Result<i64> {
-        let max: i64 = sqlx::query_scalar(&self.sql.max_position)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.db_error(e))?;
-        Ok(max)
-    }
-
-    pub async fn migrate(&self) -> Result<()> {
-        self.migrate_tables(true, true).await
-    }
-
-    /// Creates the missing tables (only those asked for) and indexes:
-    /// evtstore's knex migrate creates only the tables it is given names of.
-    pub async fn migrate_tables(&self, events: bool, bookmarks: bool) -> Result<()> {
+    /// Creates the missing tables (only those asked for) and indexes, in
+    /// the layout evtstore 12.0.1 creates through knex (whose migrate
+    /// creates only the tables it is given names of). Idempotent; never
+    /// drops anything.
+    async fn migrate_tables(&self, events: bool, bookmarks: bool) -> Result<()> {
         let t = quote_ident(&self.events_table);
         let b = quote_ident(&self.bookmarks_table);
         let lower = self.events_table.to_ascii_lowercase();
@@ -255,11 +248,6 @@ impl SqliteEngine {
                 .map_err(|e| self.db_error(e))?;
         }
         tx.commit().await.map_err(|e| self.db_error(e))
-    }
-
-    /// Closes the pool; later calls fail with `STORE_CLOSED`.
-    pub async fn close(&self) {
-        self.pool.close().await;
     }
 
     pub fn is_closed(&self) -> bool {
@@ -421,17 +409,17 @@ impl SqliteEngine {
                         row.try_get_unchecked(0).map_err(|e| self.db_error(e))?;
                     let max: Option<i64> =
                         row.try_get_unchecked(2).map_err(|e| self.db_error(e))?;
+                    let numbers: Option<&str> =
+                        row.try_get_unchecked(3).map_err(|e| self.db_error(e))?;
                     if let Some(max) = max {
                         self.head.publish(max);
                     }
-                    let none = if names {
-                        NO_EVENTS
-                    } else {
-                        NO_EVENTS_OF_AGGREGATE
-                    };
-                    return Ok(EventBatch {
-                        json: json.unwrap_or(none).to_string(),
-                        numbers: None,
+                    return Ok(match (json, numbers) {
+                        (Some(json), Some(numbers)) => EventBatch {
+                            json: json.to_string(),
+                            numbers: parse_numbers(numbers),
+                        },
+                        _ => EventBatch::empty(names),
                     });
                 }
             }
@@ -470,7 +458,42 @@ impl SqliteEngine {
 }
 
 #[async_trait]
-impl EventStore for SqliteEngine {
+impl Engine for SqliteEngine {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self, tables: Tables) -> Result<()> {
+        self.migrate_tables(tables.events, tables.bookmarks).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The head shared by every store of this process on this database and
+    /// events table.
+    fn head(&self) -> &Arc<Head> {
+        &self.head
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        Wakeups {
+            notified: false,
+            probe_every: Some(PROBE_EVERY),
+        }
+    }
+
+    /// The highest position in the events table (0 when empty): what a
+    /// waiter asks for to see appends made by other processes.
+    async fn max_position(&self) -> Result<i64> {
+        let max: i64 = sqlx::query_scalar(&self.sql.max_position)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.db_error(e))?;
+        Ok(max)
+    }
+
     async fn append(
         &self,
         stream: &str,
@@ -613,7 +636,7 @@ impl EventStore for SqliteEngine {
                 let ev = self.event_ref(row)?;
                 self.head.publish(ev.position);
                 let mut out = String::with_capacity(256);
-                super::write_event(&mut out, &ev);
+                crate::store::batch::write_event(&mut out, &ev);
                 Ok(Some(out))
             }
         }
@@ -666,9 +689,11 @@ fn apply<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind<'q>]) -> SqliteQuery<'
 }
 
 /// Wraps a query of whole event rows so that SQLite returns them as the
-/// JSON columns of `NO_EVENTS`'s shape (without `names`, of
-/// `NO_EVENTS_OF_AGGREGATE`'s), plus the number of rows whose timestamp is
-/// text or blob (those are left to Rust) and the highest position.
+/// One row for a read of many events: the JSON columns (`{"e":[...]}`,
+/// with `"s"` and `"a"` when `names`), the number of rows whose timestamp is
+/// text or blob (those are left to Rust), the highest position, and the
+/// numbers of each event as text: `version,position,timestamp` after one
+/// another, separated by commas, empty for NULL (see [`parse_numbers`]).
 ///
 /// Every column keeps the order of `rows_sql`: SQLite feeds an aggregate the
 /// rows of an ordered FROM-subquery in order, and only drops a subquery's
@@ -677,13 +702,24 @@ fn apply<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind<'q>]) -> SqliteQuery<'
 /// (a third of the cost of a 10,000-event read).
 fn json_array_sql(rows_sql: &str, names: bool) -> String {
     let names = if names {
-        "'s', json_group_array(\"stream\"), 'a', json_group_array(\"aggregate_id\"), "
+        ", 's', json_group_array(\"stream\"), 'a', json_group_array(\"aggregate_id\")"
     } else {
         ""
     };
+    let version =
+        "CASE typeof(\"version\") WHEN 'integer' THEN \"version\" WHEN 'real' THEN \"version\" END";
+    let timestamp = "CASE typeof(\"timestamp\") WHEN 'integer' THEN \"timestamp\" WHEN 'real' THEN CASE WHEN abs(\"timestamp\") <= 8.64e15 THEN CAST(round(\"timestamp\") AS INTEGER) END END";
     format!(
-        "SELECT json_object('e', json_group_array(json(\"event\")), {names}'v', json_group_array(\"version\"), 'p', json_group_array(\"position\"), 't', json_group_array(CASE typeof(\"timestamp\") WHEN 'integer' THEN \"timestamp\" WHEN 'real' THEN CASE WHEN abs(\"timestamp\") <= 8.64e15 THEN CAST(round(\"timestamp\") AS INTEGER) END END)), count(CASE WHEN typeof(\"timestamp\") IN ('text', 'blob') THEN 1 END), max(\"position\") FROM ({rows_sql})"
+        "SELECT json_object('e', json_group_array(json(\"event\")){names}), count(CASE WHEN typeof(\"timestamp\") IN ('text', 'blob') THEN 1 END), max(\"position\"), group_concat(coalesce({version}, '') || ',' || \"position\" || ',' || coalesce({timestamp}, ''), ',') FROM ({rows_sql})"
     )
+}
+
+/// The numbers of [`json_array_sql`]'s last column: each comma-separated
+/// field in turn, NaN for an empty one (NULL).
+fn parse_numbers(text: &str) -> Vec<f64> {
+    text.split(',')
+        .map(|field| field.parse::<f64>().unwrap_or(f64::NAN))
+        .collect()
 }
 
 /// Binds the 5 values of each row of an insert.

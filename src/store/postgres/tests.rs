@@ -14,6 +14,7 @@ use sqlx::{Connection, Executor, PgConnection, Row};
 
 use super::*;
 use crate::store::postgres::{AppendMode, PostgresEngine, PostgresOptions};
+use crate::store::{Engine, Tables};
 
 const URL_VAR: &str = "EVTSTORE_TEST_PG_URL";
 
@@ -99,8 +100,10 @@ impl ScratchDb {
     pub(super) async fn open_with(&self, options: PostgresOptions) -> Arc<PostgresEngine> {
         Arc::new(
             PostgresEngine::open(PostgresOptions {
-                url: self.url.clone(),
-                ..options
+                events: options.events,
+                bookmarks: options.bookmarks,
+                max_connections: options.max_connections,
+                ..PostgresOptions::from_test_url(&self.url)
             })
             .await
             .expect("open"),
@@ -113,7 +116,7 @@ impl ScratchDb {
 
     pub(super) async fn open_migrated(&self) -> Arc<PostgresEngine> {
         let engine = self.open().await;
-        engine.migrate().await.expect("migrate");
+        engine.migrate(Tables::BOTH).await.expect("migrate");
         engine
     }
 
@@ -139,7 +142,7 @@ impl ScratchDb {
     }
 }
 
-fn spawn_on_tokio(task: crate::store::postgres::BoxTask) {
+fn spawn_on_tokio(task: crate::store::BoxTask) {
     tokio::spawn(task);
 }
 
@@ -232,11 +235,11 @@ async fn pg_a_reader_never_skips_an_event_under_concurrent_appends() {
     };
     let engine = db
         .open_with(PostgresOptions {
-            max_connections: Some(12),
+            max_connections: Some(12.0),
             ..Default::default()
         })
         .await;
-    engine.migrate().await.expect("migrate");
+    engine.migrate(Tables::BOTH).await.expect("migrate");
     for mode in [
         AppendMode::Locked,
         AppendMode::Locked,
@@ -270,11 +273,11 @@ async fn pg_grouped_appends_are_each_all_or_none() {
     };
     let engine = db
         .open_with(PostgresOptions {
-            max_connections: Some(4),
+            max_connections: Some(4.0),
             ..Default::default()
         })
         .await;
-    engine.migrate().await.expect("migrate");
+    engine.migrate(Tables::BOTH).await.expect("migrate");
     let store: Store = engine.clone();
     // "seeded" holds versions 1 and 2: an append of 2..3 must store nothing
     append(&store, "g", "seeded", 1, &["a", "b"])
@@ -378,11 +381,11 @@ async fn pg_without_the_lock_a_reader_skips_events() {
     };
     let engine = db
         .open_with(PostgresOptions {
-            max_connections: Some(12),
+            max_connections: Some(12.0),
             ..Default::default()
         })
         .await;
-    engine.migrate().await.expect("migrate");
+    engine.migrate(Tables::BOTH).await.expect("migrate");
     engine.set_append_mode(AppendMode::Unlocked);
     const ROUNDS: usize = 20;
     let mut skipped = 0;
@@ -586,13 +589,10 @@ async fn pg_reports_connection_failures_with_their_own_codes() {
         return;
     };
     let open = |url: String| async move {
-        PostgresEngine::open(PostgresOptions {
-            url,
-            ..Default::default()
-        })
-        .await
-        .err()
-        .expect("must fail")
+        PostgresEngine::open(PostgresOptions::from_test_url(&url))
+            .await
+            .err()
+            .expect("must fail")
     };
 
     // Nothing listens on a port just freed.
@@ -623,8 +623,7 @@ async fn pg_reports_connection_failures_with_their_own_codes() {
     let mut u = url::Url::parse(&server).expect("url");
     u.set_password(Some("pw4secret-wrong")).expect("password");
     match PostgresEngine::open(PostgresOptions {
-        url: u.to_string(),
-        ..Default::default()
+        ..PostgresOptions::from_test_url(u.as_ref())
     })
     .await
     {
@@ -662,10 +661,9 @@ async fn pg_reports_connection_failures_with_their_own_codes() {
     let mut u = url::Url::parse(&server).expect("url");
     u.set_query(Some("sslmode=require"));
     match PostgresEngine::open(PostgresOptions {
-        url: u.to_string(),
         events: Some("evtstore_rs_tls_probe_events".into()),
         bookmarks: Some("evtstore_rs_tls_probe_bookmarks".into()),
-        ..Default::default()
+        ..PostgresOptions::from_test_url(u.as_ref())
     })
     .await
     {
@@ -686,7 +684,13 @@ async fn pg_reports_connection_failures_with_their_own_codes() {
     assert_eq!(err.code(), "CANNOT_CONNECT", "{err}");
     assert!(err.to_string().contains("TLS"), "{err}");
 
-    let err = open("postgres://bob:pw3secret@127.0.0.1:notaport/db".into()).await;
+    let err = PostgresEngine::open(PostgresOptions {
+        port: 0.0,
+        ..PostgresOptions::from_test_url("postgres://bob:pw3secret@127.0.0.1/db")
+    })
+    .await
+    .err()
+    .expect("must fail");
     assert_eq!(err.code(), "INVALID_ARGUMENT", "{err}");
     assert!(!err.to_string().contains("pw3secret"));
 }
@@ -699,8 +703,8 @@ async fn pg_reports_a_statement_timeout_as_a_timeout() {
     db.open_migrated().await.close().await;
     let engine = Arc::new(
         PostgresEngine::open(PostgresOptions {
-            url: format!("{}?options=-c%20statement_timeout%3D200", db.url),
-            ..Default::default()
+            options: Some("-c statement_timeout=200".into()),
+            ..PostgresOptions::from_test_url(&db.url)
         })
         .await
         .expect("open"),
@@ -747,11 +751,11 @@ async fn pg_an_append_survives_connections_killed_by_the_server() {
     };
     let engine = db
         .open_with(PostgresOptions {
-            max_connections: Some(2),
+            max_connections: Some(2.0),
             ..Default::default()
         })
         .await;
-    engine.migrate().await.expect("migrate");
+    engine.migrate(Tables::BOTH).await.expect("migrate");
     let store: Store = engine.clone();
     // Two pooled connections.
     let (a, b) = tokio::join!(
@@ -849,8 +853,7 @@ async fn pg_notify_wakes_a_waiter_of_another_store_instance() {
     }
     let reader = Arc::new(
         PostgresEngine::open(PostgresOptions {
-            url: other_url,
-            ..Default::default()
+            ..PostgresOptions::from_test_url(&other_url)
         })
         .await
         .expect("open"),
@@ -862,8 +865,8 @@ async fn pg_notify_wakes_a_waiter_of_another_store_instance() {
     );
     assert!(db.listeners_become(0).await);
 
-    reader.ensure_listener(spawn_on_tokio);
-    reader.ensure_listener(spawn_on_tokio);
+    reader.ensure_listener(&spawn_on_tokio);
+    reader.ensure_listener(&spawn_on_tokio);
     assert!(reader.is_listening());
     assert!(db.listeners_become(1).await, "one LISTEN connection");
     let waiter = HeadWaiter::new(reader.head().clone());
@@ -905,7 +908,7 @@ async fn pg_listener_catches_up_after_losing_its_connection() {
         return;
     };
     let engine = db.open_migrated().await;
-    engine.ensure_listener(spawn_on_tokio);
+    engine.ensure_listener(&spawn_on_tokio);
     assert!(db.listeners_become(1).await);
     let mut admin = PgConnection::connect(&db.server).await.expect("admin");
     let mut writer = db.conn().await;
@@ -1007,7 +1010,7 @@ async fn pg_is_compatible_with_the_tables_of_evtstore() {
 
     let engine = db.open().await;
     engine
-        .migrate()
+        .migrate(Tables::BOTH)
         .await
         .expect("migrate over evtstore's tables is a no-op");
     let indexes: Vec<String> = sqlx::query_scalar(
@@ -1104,7 +1107,7 @@ async fn pg_migrate_is_idempotent_concurrent_and_names_indexes_by_table() {
     let mut tasks = Vec::new();
     for i in 0..6 {
         let e = if i % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.push(tokio::spawn(async move { e.migrate().await }));
+        tasks.push(tokio::spawn(async move { e.migrate(Tables::BOTH).await }));
     }
     for t in tasks {
         t.await.expect("join").expect("concurrent migrate");
@@ -1112,7 +1115,7 @@ async fn pg_migrate_is_idempotent_concurrent_and_names_indexes_by_table() {
     let store: Store = a.clone();
     append(&store, "s", "a", 1, &["x"]).await.expect("append");
     store.set_bookmark("b", 1).await.expect("bookmark");
-    a.migrate().await.expect("again");
+    a.migrate(Tables::BOTH).await.expect("again");
     assert_eq!(all_events(&store, &["s"]).await.len(), 1);
     assert_eq!(store.get_bookmark("b").await.expect("get"), 1);
     let names: Vec<String> = sqlx::query_scalar(
@@ -1178,7 +1181,7 @@ async fn pg_writes_exact_json_for_any_stored_row() {
         first.json,
         format!(r#"{{"e":[{expected_event},{{"type":"b"}},{{"type":"c"}}]}}"#),
     );
-    let numbers = |triples: &[[f64; 3]]| Some(triples.concat());
+    let numbers = |triples: &[[f64; 3]]| triples.concat();
     let expected_numbers = numbers(&[
         [1.0, 1.0, 1_700_000_000_000.0],
         [2.0, 2.0, -5.0],
@@ -1216,7 +1219,7 @@ async fn pg_writes_exact_json_for_any_stored_row() {
         .await
         .expect("from");
     assert_eq!(none.json, r#"{"e":[],"s":[],"a":[]}"#);
-    assert_eq!(none.numbers, Some(Vec::new()));
+    assert!(none.numbers.is_empty());
     let last = store.last_event(&streams, None).await.expect("last");
     assert!(
         last.as_deref().is_some_and(|l| l
@@ -1256,10 +1259,9 @@ async fn pg_stores_on_one_database_share_head_and_table_names_are_checked() {
         (Some("same"), Some("same")),
     ] {
         let err = PostgresEngine::open(PostgresOptions {
-            url: db.url.clone(),
             events: events.map(str::to_string),
             bookmarks: bookmarks.map(str::to_string),
-            ..Default::default()
+            ..PostgresOptions::from_test_url(&db.url.clone())
         })
         .await
         .err()
@@ -1267,9 +1269,8 @@ async fn pg_stores_on_one_database_share_head_and_table_names_are_checked() {
         assert_eq!(err.code(), "INVALID_NAME");
     }
     let err = PostgresEngine::open(PostgresOptions {
-        url: db.url.clone(),
-        max_connections: Some(0),
-        ..Default::default()
+        max_connections: Some(0.0),
+        ..PostgresOptions::from_test_url(&db.url.clone())
     })
     .await
     .err()
@@ -1361,7 +1362,7 @@ async fn pg_measure_appends_and_reads() {
     {
         let one = db
             .open_with(PostgresOptions {
-                max_connections: Some(1),
+                max_connections: Some(1.0),
                 ..Default::default()
             })
             .await;
@@ -1415,7 +1416,7 @@ async fn pg_measure_appends_and_reads() {
             .events_for("hydrate", "big", None)
             .await
             .expect("read");
-        assert_eq!(json.numbers.map_or(0, |n| n.len()), 3 * 10_000);
+        assert_eq!(json.numbers.len(), 3 * 10_000);
     }
     let _ = writeln!(
         out,

@@ -13,26 +13,26 @@
 //! Everything sits behind one mutex, so the version check and the insert of
 //! an append are one atomic step.
 //!
-//! Two ways in: the `EventStore` trait stores JSON payloads like the SQL
-//! engines; the napi `MemoryStore` uses the index-only methods
-//! (`append_versions_sync`, `positions_*`), because its payloads stay
-//! JavaScript objects on the JS side and a read is then a lookup there.
+//! The napi `MemoryStore` uses it without payloads (`append_versions_sync`,
+//! `positions_*`): they stay JavaScript objects on the JS side, and a read
+//! is a lookup there. Tests run the shared engine suite on it through
+//! `json::MemoryJsonEngine`, which keeps JSON payloads beside the index.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use async_trait::async_trait;
-
-use super::{approx_len, EventBatch, EventColumns, EventRef, EventStore, NewEvent};
 use crate::error::{Result, StoreError};
-use crate::notify::Head;
+use crate::store::head::Head;
+
+#[cfg(test)]
+pub mod json;
 
 struct MemEvent {
     version: i64,
+    #[cfg(test)] // read by the JSON engine of the tests only
     stream: u32,
+    #[cfg(test)] // read by the JSON engine of the tests only
     aggregate_id: Arc<str>,
-    timestamp: i64,
-    event: Box<str>,
 }
 
 /// What an index-only append did.
@@ -53,6 +53,7 @@ struct Aggregate {
 }
 
 struct Stream {
+    #[cfg(test)] // read by the JSON engine of the tests only
     name: Arc<str>,
     /// Indexes into `events`, ascending.
     events: Vec<usize>,
@@ -68,38 +69,6 @@ struct Inner {
 }
 
 impl Inner {
-    fn event_ref(&self, index: usize) -> EventRef<'_> {
-        let ev = &self.events[index];
-        EventRef {
-            position: index as i64 + 1,
-            version: Some(ev.version),
-            stream: Some(&self.streams[ev.stream as usize].name),
-            aggregate_id: Some(&ev.aggregate_id),
-            timestamp: Some(ev.timestamp),
-            event: Some(&ev.event),
-        }
-    }
-
-    /// The events at `indexes`, as JSON columns (with their names unless
-    /// they are of one aggregate).
-    fn columns(&self, indexes: &[usize], names: bool) -> EventBatch {
-        let bytes: usize = indexes.iter().map(|&i| self.events[i].event.len()).sum();
-        let mut columns = EventColumns::new(indexes.len(), bytes, names, false);
-        for &i in indexes {
-            columns.push(&self.event_ref(i));
-        }
-        columns.finish()
-    }
-
-    fn approx(&self, index: usize) -> usize {
-        let ev = &self.events[index];
-        approx_len(
-            &self.streams[ev.stream as usize].name,
-            &ev.aggregate_id,
-            &ev.event,
-        )
-    }
-
     /// Indexes of one aggregate's events in version order, only those with
     /// a position above `after_position` when given.
     fn indexes_for(
@@ -208,6 +177,7 @@ impl Inner {
         let id = self.streams.len() as u32;
         let name: Arc<str> = Arc::from(name);
         self.streams.push(Stream {
+            #[cfg(test)] // read by the JSON engine of the tests only
             name: name.clone(),
             events: Vec::new(),
             aggregates: HashMap::new(),
@@ -249,33 +219,6 @@ impl MemoryEngine {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stores `events` (JSON payloads) with versions first_version,
-    /// first_version + 1, ... and returns their positions.
-    pub fn append_sync(
-        &self,
-        stream: &str,
-        aggregate_id: &str,
-        first_version: i64,
-        events: &[NewEvent<'_>],
-    ) -> Result<Vec<i64>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let outcome = self.insert(stream, aggregate_id, first_version, events.len(), |i| {
-            (events[i].timestamp, Box::from(events[i].event))
-        })?;
-        match outcome {
-            Appended::Stored { first_position } => {
-                Ok((first_position..first_position + events.len() as i64).collect())
-            }
-            Appended::Conflict { existing_version } => Err(StoreError::VersionConflict {
-                stream: stream.to_string(),
-                aggregate_id: aggregate_id.to_string(),
-                detail: format!("version {existing_version} already exists"),
-            }),
-        }
-    }
-
     /// Records `count` events of one aggregate by their versions only (the
     /// napi store keeps the payloads on the JavaScript side, by position).
     /// A conflict is an outcome, not an error: the caller builds the one
@@ -292,9 +235,7 @@ impl MemoryEngine {
                 first_position: self.lock().events.len() as i64 + 1,
             });
         }
-        self.insert(stream, aggregate_id, first_version, count, |_| {
-            (0, Box::from(""))
-        })
+        self.insert(stream, aggregate_id, first_version, count)
     }
 
     /// The version check and the insert, under one lock.
@@ -304,7 +245,6 @@ impl MemoryEngine {
         aggregate_id: &str,
         first_version: i64,
         count: usize,
-        mut payload: impl FnMut(usize) -> (i64, Box<str>),
     ) -> Result<Appended> {
         let last_version = first_version + count as i64 - 1;
         let mut guard = self.lock();
@@ -344,13 +284,12 @@ impl MemoryEngine {
             ))
         })?;
         for i in 0..count {
-            let (timestamp, event) = payload(i);
             inner.events.push(MemEvent {
                 version: first_version + i as i64,
+                #[cfg(test)] // read by the JSON engine of the tests only
                 stream: sid,
+                #[cfg(test)] // read by the JSON engine of the tests only
                 aggregate_id: agg_key.clone(),
-                timestamp,
-                event,
             });
         }
         let new_indexes = base..base + count;
@@ -383,17 +322,6 @@ impl MemoryEngine {
         })
     }
 
-    pub fn events_for_sync(
-        &self,
-        stream: &str,
-        aggregate_id: &str,
-        after_position: Option<i64>,
-    ) -> Result<EventBatch> {
-        let inner = self.lock();
-        let indexes = inner.indexes_for(stream, aggregate_id, after_position);
-        Ok(inner.columns(&indexes, false))
-    }
-
     /// Positions of the aggregate's events in version order (after
     /// `after_position` when given).
     pub fn positions_for_sync(
@@ -407,17 +335,6 @@ impl MemoryEngine {
         indexes.into_iter().map(|i| (i + 1) as f64).collect()
     }
 
-    pub fn events_from_sync(
-        &self,
-        streams: &[String],
-        after_position: i64,
-        limit: Option<i64>,
-    ) -> Result<EventBatch> {
-        let inner = self.lock();
-        let indexes = inner.indexes_from(streams, after_position, limit);
-        Ok(inner.columns(&indexes, true))
-    }
-
     /// Positions of the events of `streams` after `after_position`, in
     /// position order, at most `limit`.
     pub fn positions_from_sync(
@@ -429,19 +346,6 @@ impl MemoryEngine {
         let inner = self.lock();
         let indexes = inner.indexes_from(streams, after_position, limit);
         indexes.into_iter().map(|i| (i + 1) as f64).collect()
-    }
-
-    pub fn last_event_sync(
-        &self,
-        streams: &[String],
-        aggregate_id: Option<&str>,
-    ) -> Result<Option<String>> {
-        let inner = self.lock();
-        Ok(inner.last_index(streams, aggregate_id).map(|i| {
-            let mut out = String::with_capacity(inner.approx(i));
-            super::write_event(&mut out, &inner.event_ref(i));
-            out
-        }))
     }
 
     /// Position of the last event of `streams` (of that aggregate when
@@ -475,53 +379,6 @@ impl MemoryEngine {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-#[async_trait]
-impl EventStore for MemoryEngine {
-    async fn append(
-        &self,
-        stream: &str,
-        aggregate_id: &str,
-        first_version: i64,
-        events: &[NewEvent<'_>],
-    ) -> Result<Vec<i64>> {
-        self.append_sync(stream, aggregate_id, first_version, events)
-    }
-
-    async fn events_for(
-        &self,
-        stream: &str,
-        aggregate_id: &str,
-        after_position: Option<i64>,
-    ) -> Result<EventBatch> {
-        self.events_for_sync(stream, aggregate_id, after_position)
-    }
-
-    async fn events_from(
-        &self,
-        streams: &[String],
-        after_position: i64,
-        limit: Option<i64>,
-    ) -> Result<EventBatch> {
-        self.events_from_sync(streams, after_position, limit)
-    }
-
-    async fn last_event(
-        &self,
-        streams: &[String],
-        aggregate_id: Option<&str>,
-    ) -> Result<Option<String>> {
-        self.last_event_sync(streams, aggregate_id)
-    }
-
-    async fn get_bookmark(&self, name: &str) -> Result<i64> {
-        self.get_bookmark_sync(name)
-    }
-
-    async fn set_bookmark(&self, name: &str, position: i64) -> Result<()> {
-        self.set_bookmark_sync(name, position)
     }
 }
 

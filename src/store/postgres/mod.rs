@@ -31,9 +31,6 @@
 //! that tables with other compatible column types read the same.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -41,19 +38,24 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use sqlx::postgres::{
-    PgConnectOptions, PgConnection, PgDatabaseError, PgListener, PgPoolOptions, PgRow, PgSslMode,
+    PgConnectOptions, PgConnection, PgDatabaseError, PgListener, PgPoolOptions, PgRow,
 };
-use sqlx::{ConnectOptions, Connection, Decode, Postgres, Row, TypeInfo, ValueRef};
+use sqlx::{Connection, Decode, Postgres, Row, TypeInfo, ValueRef};
 use tokio::sync::watch;
-use url::Url;
 
-use super::group::{Entry, GroupQueue, Turn, Waiting};
-use super::{
-    event_row, parse_timestamp_text, validate_table_name, write_event, EventBatch, EventColumns,
-    EventRef, EventStore, NewEvent,
-};
 use crate::error::{Result, StoreError};
-use crate::notify::Head;
+use crate::store::batch::{event_row, write_event};
+use crate::store::group::{Entry, GroupQueue, Turn, Waiting};
+use crate::store::head::Head;
+use crate::store::names::validate_table_name;
+use crate::store::timestamp::parse_timestamp_text;
+use crate::store::{
+    BoxTask, Engine, EventBatch, EventColumns, EventRef, NewEvent, Tables, Wakeups,
+};
+pub use options::PostgresOptions;
+use options::{connect_error, target, Target, ENGINE};
+
+mod options;
 
 /// Connections of a pool unless `maxConnections` says otherwise (what pg and
 /// postgres.js use).
@@ -79,15 +81,6 @@ const APPLICATION_NAME: &str = "evtstore-rs";
 /// `application_name` of the LISTEN connection.
 const LISTENER_APPLICATION_NAME: &str = "evtstore-rs listener";
 
-/// What `PostgresStore.open()` takes.
-#[derive(Debug, Clone, Default)]
-pub struct PostgresOptions {
-    pub url: String,
-    pub events: Option<String>,
-    pub bookmarks: Option<String>,
-    pub max_connections: Option<u32>,
-}
-
 /// How an append is written (only the default is used outside tests and
 /// measurements).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,24 +93,6 @@ pub enum AppendMode {
     /// No lock at all: concurrent appends may become visible out of
     /// position order (to show what the lock is for).
     Unlocked = 2,
-}
-
-/// A parsed and checked connection URL.
-#[derive(Debug, Clone)]
-struct Target {
-    options: PgConnectOptions,
-    /// `host:port`, or the socket path.
-    server: String,
-    user: String,
-    database: String,
-    connect_timeout: Option<Duration>,
-}
-
-impl Target {
-    /// `postgres://user@host:port/database`, never with the password.
-    fn location(&self) -> String {
-        format!("postgres://{}@{}/{}", self.user, self.server, self.database)
-    }
 }
 
 /// Which table an operation works on (for `MISSING_TABLE`).
@@ -359,8 +334,14 @@ impl PostgresEngine {
     /// code), and opens the pool. Tables are not created here: call
     /// [`PostgresEngine::migrate`].
     pub async fn open(options: PostgresOptions) -> Result<Self> {
-        let events_table = options.events.unwrap_or_else(|| "events".to_string());
-        let bookmarks_table = options.bookmarks.unwrap_or_else(|| "bookmarks".to_string());
+        let events_table = options
+            .events
+            .clone()
+            .unwrap_or_else(|| "events".to_string());
+        let bookmarks_table = options
+            .bookmarks
+            .clone()
+            .unwrap_or_else(|| "bookmarks".to_string());
         validate_table_name(&events_table, "events")?;
         validate_table_name(&bookmarks_table, "bookmarks")?;
         if events_table == bookmarks_table {
@@ -368,13 +349,18 @@ impl PostgresEngine {
                 "the events and bookmarks tables are both named \"{events_table}\": give them different names"
             )));
         }
-        let max_connections = options.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
-        if !(1..=MAX_CONNECTIONS).contains(&max_connections) {
-            return Err(StoreError::invalid_argument(format!(
-                "maxConnections must be an integer from 1 to {MAX_CONNECTIONS}, got {max_connections}"
-            )));
-        }
-        let target = parse_url(&options.url)?;
+        let max_connections = match options.max_connections {
+            None => DEFAULT_MAX_CONNECTIONS,
+            Some(n) if n.fract() == 0.0 && (1.0..=f64::from(MAX_CONNECTIONS)).contains(&n) => {
+                n as u32
+            }
+            Some(n) => {
+                return Err(StoreError::invalid_argument(format!(
+                    "maxConnections must be an integer from 1 to {MAX_CONNECTIONS}, got {n}"
+                )))
+            }
+        };
+        let target = target(&options)?;
 
         // One connection first: it reports a refused connection, a wrong
         // password or an unknown database at once (the pool would retry a
@@ -386,6 +372,8 @@ impl PostgresEngine {
                 Ok(r) => r,
                 Err(_) => {
                     return Err(StoreError::CannotConnect {
+                        engine: ENGINE,
+                        tls: false,
                         server: target.server.clone(),
                         user: target.user.clone(),
                         reason: format!(
@@ -445,12 +433,6 @@ impl PostgresEngine {
         &self.location
     }
 
-    /// The head shared by every store of this process on this database and
-    /// events table.
-    pub fn head(&self) -> &Arc<Head> {
-        &self.head
-    }
-
     /// The notification channel of the events table.
     pub fn channel(&self) -> &str {
         &self.channel
@@ -465,7 +447,7 @@ impl PostgresEngine {
     /// is not running yet (`spawn` runs its task: on the napi runtime from
     /// JS, on the test's runtime in tests). It runs until the last store on
     /// the same database and table is closed or dropped.
-    pub fn ensure_listener(&self, spawn: impl FnOnce(BoxTask)) {
+    pub fn ensure_listener(&self, spawn: &dyn Fn(BoxTask)) {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
@@ -498,16 +480,16 @@ impl PostgresEngine {
         self.hub.lock().listener.is_some()
     }
 
-    /// Creates the tables and unique indexes that are missing (evtstore
-    /// 12.0.1's layout). Idempotent, never drops; an existing unique index
-    /// on the same columns, whatever its name, counts as present. Runs
-    /// under an advisory lock, so concurrent migrations (other processes)
-    /// wait for each other.
-    pub async fn migrate(&self) -> Result<()> {
-        retrying!(self, Table::Events, |conn| self.migrate_once(conn))
+    /// [`Engine::migrate`], retried on a broken connection.
+    async fn migrate_tables(&self, tables: Tables) -> Result<()> {
+        retrying!(self, Table::Events, |conn| self.migrate_once(conn, tables))
     }
 
-    async fn migrate_once(&self, conn: &mut PgConnection) -> std::result::Result<(), sqlx::Error> {
+    async fn migrate_once(
+        &self,
+        conn: &mut PgConnection,
+        tables: Tables,
+    ) -> std::result::Result<(), sqlx::Error> {
         let t = quote_ident(&self.events_table);
         let b = quote_ident(&self.bookmarks_table);
         let mut tx = conn.begin().await?;
@@ -515,12 +497,17 @@ impl PostgresEngine {
             .bind(migrate_lock_key())
             .execute(&mut *tx)
             .await?;
-        sqlx::query(&format!(
-            "CREATE TABLE IF NOT EXISTS {b} (bookmark text PRIMARY KEY, position bigint)"
-        ))
-        .persistent(false)
-        .execute(&mut *tx)
-        .await?;
+        if tables.bookmarks {
+            sqlx::query(&format!(
+                "CREATE TABLE IF NOT EXISTS {b} (bookmark text PRIMARY KEY, position bigint)"
+            ))
+            .persistent(false)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !tables.events {
+            return tx.commit().await;
+        }
         sqlx::query(&format!(
             "CREATE TABLE IF NOT EXISTS {t} (position BIGSERIAL PRIMARY KEY, version integer, stream text, aggregate_id text, timestamp timestamptz, event text)"
         ))
@@ -570,13 +557,6 @@ impl PostgresEngine {
         tx.commit().await
     }
 
-    /// Closes the pool (later calls fail with `STORE_CLOSED`); the LISTEN
-    /// connection ends with the last open store of its database and table.
-    pub async fn close(&self) {
-        self.release();
-        self.conns.close().await;
-    }
-
     pub fn is_closed(&self) -> bool {
         self.conns.is_closed()
     }
@@ -616,6 +596,8 @@ impl PostgresEngine {
                 ),
             },
             AcquireError::ConnectTimedOut(limit) => StoreError::CannotConnect {
+                engine: ENGINE,
+                tls: false,
                 server: self.target.server.clone(),
                 user: self.target.user.clone(),
                 reason: format!(
@@ -677,11 +659,13 @@ impl PostgresEngine {
                         reason: format!("{message} (SQLSTATE {code})"),
                     },
                     "3D000" => StoreError::UnknownDatabase {
+                        engine: ENGINE,
                         server: self.target.server.clone(),
                         user: self.target.user.clone(),
                         database: self.target.database.clone(),
                     },
                     c if c.starts_with("28") => StoreError::AuthFailed {
+                        engine: ENGINE,
                         server: self.target.server.clone(),
                         user: self.target.user.clone(),
                         database: self.target.database.clone(),
@@ -729,6 +713,8 @@ impl PostgresEngine {
                 reason: format!("protocol error: {e}"),
             },
             sqlx::Error::Tls(e) => StoreError::CannotConnect {
+                engine: ENGINE,
+                tls: true,
                 server: self.target.server.clone(),
                 user: self.target.user.clone(),
                 reason: format!("TLS failed: {e}"),
@@ -1234,7 +1220,7 @@ impl PostgresEngine {
         let built = retrying!(self, Table::Events, |conn| async {
             let mut rows = bind(sqlx::query(sql)).fetch(conn);
             // numbers outside the JSON: rows are read one by one here anyway
-            let mut columns = EventColumns::new(64, 64 * 64, names, true);
+            let mut columns = EventColumns::new(64, 64 * 64, names);
             let mut max = 0;
             while let Some(row) = rows.try_next().await? {
                 // a row that is no event is this read's answer: no retry
@@ -1275,7 +1261,54 @@ impl Drop for PostgresEngine {
 }
 
 #[async_trait]
-impl EventStore for PostgresEngine {
+impl Engine for PostgresEngine {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    /// Creates the tables and unique indexes that are missing (evtstore
+    /// 12.0.1's layout). Idempotent, never drops; an existing unique index
+    /// on the same columns, whatever its name, counts as present. Runs
+    /// under an advisory lock, so concurrent migrations (other processes)
+    /// wait for each other.
+    async fn migrate(&self, tables: Tables) -> Result<()> {
+        self.migrate_tables(tables).await
+    }
+
+    /// Closes the pool (later calls fail with `STORE_CLOSED`); the LISTEN
+    /// connection ends with the last open store of its database and table.
+    async fn close(&self) {
+        self.release();
+        self.conns.close().await;
+    }
+
+    /// The head shared by every store of this process on this database and
+    /// events table.
+    fn head(&self) -> &Arc<Head> {
+        &self.head
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        Wakeups {
+            notified: true,
+            probe_every: None,
+        }
+    }
+
+    async fn max_position(&self) -> Result<i64> {
+        let sql = &self.sql.max_position;
+        retrying!(self, Table::Events, |conn| async move {
+            sqlx::query_scalar::<_, Option<i64>>(sql)
+                .fetch_one(conn)
+                .await
+        })
+        .map(|max| max.unwrap_or(0))
+    }
+
+    fn listen(&self, spawn: &dyn Fn(BoxTask)) {
+        self.ensure_listener(spawn);
+    }
+
     async fn append(
         &self,
         stream: &str,
@@ -1400,9 +1433,6 @@ impl EventStore for PostgresEngine {
 }
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
-
-/// A task for the runtime (the LISTEN loop).
-pub type BoxTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 // ---------------------------------------------------------------------------
 // SQL
@@ -1652,229 +1682,6 @@ fn read_timestamp(row: &PgRow, index: usize) -> std::result::Result<Option<i64>,
 }
 
 // ---------------------------------------------------------------------------
-// The connection URL
-// ---------------------------------------------------------------------------
-
-/// Query parameters of the URL we understand (libpq's names, and sqlx's).
-const URL_PARAMETERS: &[&str] = &[
-    "sslmode",
-    "ssl-mode",
-    "sslrootcert",
-    "ssl-root-cert",
-    "ssl-ca",
-    "sslcert",
-    "ssl-cert",
-    "sslkey",
-    "ssl-key",
-    "host",
-    "hostaddr",
-    "port",
-    "dbname",
-    "user",
-    "password",
-    "application_name",
-    "options",
-    "statement-cache-capacity",
-    "connect_timeout",
-];
-
-fn bad_url(what: &str) -> StoreError {
-    StoreError::invalid_argument(format!(
-        "the PostgreSQL URL is not valid: {what}; expected postgres://user:password@host:port/database"
-    ))
-}
-
-/// Parses and checks a `postgres://` URL. Messages name what is wrong and
-/// never repeat the URL (it may hold a password).
-fn parse_url(url: &str) -> Result<Target> {
-    if url.trim().is_empty() {
-        return Err(bad_url("it is empty"));
-    }
-    let parsed = Url::parse(url.trim()).map_err(|e| bad_url(&e.to_string()))?;
-    match parsed.scheme() {
-        "postgres" | "postgresql" => {}
-        other => {
-            return Err(bad_url(&format!(
-                "the scheme is \"{other}\" instead of postgres or postgresql"
-            )))
-        }
-    }
-    if parsed.cannot_be_a_base() {
-        return Err(bad_url("it has no \"//\" after the scheme"));
-    }
-    if parsed.fragment().is_some() {
-        return Err(bad_url(
-            "it has a \"#\" fragment (percent-encode a \"#\" in the password as %23)",
-        ));
-    }
-    let path = parsed.path().trim_start_matches('/');
-    if path.contains('/') {
-        return Err(bad_url("the database name contains \"/\""));
-    }
-    let mut connect_timeout = Some(DEFAULT_CONNECT_TIMEOUT);
-    for (key, value) in parsed.query_pairs() {
-        if !URL_PARAMETERS.contains(&&*key) {
-            return Err(bad_url(&format!(
-                "unknown parameter \"{key}\" (known: {})",
-                URL_PARAMETERS.join(", ")
-            )));
-        }
-        match &*key {
-            "sslmode" | "ssl-mode" if PgSslMode::from_str(&value).is_err() => {
-                return Err(bad_url(&format!(
-                    "sslmode \"{value}\" is not one of disable, allow, prefer, require, verify-ca, verify-full"
-                )));
-            }
-            "port" if value.parse::<u16>().map_or(true, |p| p == 0) => {
-                return Err(bad_url(
-                    "the port parameter is not a number from 1 to 65535",
-                ));
-            }
-            "connect_timeout" => {
-                let secs: u64 = value
-                    .parse()
-                    .map_err(|_| bad_url("connect_timeout is not a whole number of seconds"))?;
-                connect_timeout = (secs > 0).then(|| Duration::from_secs(secs));
-            }
-            "statement-cache-capacity" if value.parse::<usize>().is_err() => {
-                return Err(bad_url("statement-cache-capacity is not a number"));
-            }
-            "hostaddr" if value.parse::<std::net::IpAddr>().is_err() => {
-                return Err(bad_url("hostaddr is not an IP address"));
-            }
-            _ => {}
-        }
-    }
-    // sqlx would warn about a parameter it does not know and go on.
-    let mut for_sqlx = parsed.clone();
-    {
-        let kept: Vec<(String, String)> = parsed
-            .query_pairs()
-            .filter(|(k, _)| k != "connect_timeout")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        if kept.is_empty() {
-            for_sqlx.set_query(None);
-        } else {
-            for_sqlx.query_pairs_mut().clear().extend_pairs(kept);
-        }
-    }
-    let mut options =
-        PgConnectOptions::from_url(&for_sqlx).map_err(|e| bad_url(&describe_config_error(&e)))?;
-    if options.get_application_name().is_none() {
-        options = options.application_name(APPLICATION_NAME);
-    }
-    // The URL keeps an IPv6 address in brackets; a socket address has none.
-    let unbracketed = options
-        .get_host()
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .map(str::to_string);
-    if let Some(host) = unbracketed {
-        options = options.host(&host);
-    }
-    let server = match options.get_socket() {
-        Some(socket) => format!("{} (port {})", socket.display(), options.get_port()),
-        None => {
-            let host = options.get_host();
-            if host.contains(':') {
-                format!("[{host}]:{}", options.get_port())
-            } else {
-                format!("{host}:{}", options.get_port())
-            }
-        }
-    };
-    let user = options.get_username().to_string();
-    let database = options
-        .get_database()
-        .map(str::to_string)
-        .unwrap_or_else(|| user.clone());
-    Ok(Target {
-        options,
-        server,
-        user,
-        database,
-        connect_timeout,
-    })
-}
-
-fn describe_config_error(err: &sqlx::Error) -> String {
-    match err {
-        sqlx::Error::Configuration(e) => e.to_string(),
-        other => other.to_string(),
-    }
-}
-
-/// Classifies a failure of the first connection.
-fn connect_error(target: &Target, err: sqlx::Error) -> StoreError {
-    let server = target.server.clone();
-    let user = target.user.clone();
-    let cannot = |reason: String| StoreError::CannotConnect {
-        server: server.clone(),
-        user: user.clone(),
-        reason,
-    };
-    match err {
-        sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            let message = db.message().to_string();
-            match code.as_str() {
-                "3D000" => StoreError::UnknownDatabase {
-                    server,
-                    user,
-                    database: target.database.clone(),
-                },
-                c if c.starts_with("28") => StoreError::AuthFailed {
-                    server,
-                    user,
-                    database: target.database.clone(),
-                    reason: format!("{message} (SQLSTATE {c})"),
-                },
-                "53300" => cannot(format!(
-                    "{message}: the server has no free connection slot, lower maxConnections or raise max_connections"
-                )),
-                "57P03" => cannot(format!("{message}: the server is starting or stopping, retry")),
-                c => cannot(format!("{message} (SQLSTATE {c})")),
-            }
-        }
-        sqlx::Error::Io(e) => {
-            let reason = match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => {
-                    "connection refused: check that PostgreSQL is running and listens on that host and port".to_string()
-                }
-                std::io::ErrorKind::NotFound if target.options.get_socket().is_some() => {
-                    "the socket does not exist: check that PostgreSQL is running and the socket directory".to_string()
-                }
-                // What rustls reports (a certificate it does not trust, ...).
-                std::io::ErrorKind::InvalidData => format!(
-                    "TLS failed: {e} (check sslmode and sslrootcert: verify-ca and verify-full need the server's CA, and a certificate that is not itself a CA)"
-                ),
-                std::io::ErrorKind::TimedOut => {
-                    "the connection timed out: check the host and port, and that no firewall drops it".to_string()
-                }
-                // The server accepted the connection and then dropped it:
-                // the address is right (a restart or shutdown does this).
-                std::io::ErrorKind::ConnectionReset
-                | std::io::ErrorKind::ConnectionAborted
-                | std::io::ErrorKind::BrokenPipe
-                | std::io::ErrorKind::UnexpectedEof => format!(
-                    "{e}: the server closed the connection while it was being opened (it may be restarting or shutting down); retry"
-                ),
-                _ => format!("{e}: check the host name and port"),
-            };
-            cannot(reason)
-        }
-        sqlx::Error::Tls(e) => cannot(format!(
-            "TLS failed: {e} (check sslmode and the certificates; sslmode=disable turns TLS off)"
-        )),
-        sqlx::Error::Protocol(e) => cannot(format!(
-            "the server did not answer as PostgreSQL does ({e}): check the port"
-        )),
-        other => cannot(other.to_string()),
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Shared per database and events table: the head and the LISTEN connection
 // ---------------------------------------------------------------------------
 
@@ -2016,75 +1823,6 @@ async fn publish_max(listener: &mut PgListener, max_sql: &str, head: &Head) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_connection_dropped_while_opening_is_no_address_problem() {
-        let t = parse_url("postgres://bob@db.example:6543/app").expect("valid");
-        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
-        let err = connect_error(&t, sqlx::Error::Io(reset));
-        assert_eq!(err.code(), "CANNOT_CONNECT");
-        let text = err.to_string();
-        assert!(
-            text.contains("restarting") && !text.contains("host name"),
-            "{text}"
-        );
-        let other = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address");
-        assert!(connect_error(&t, sqlx::Error::Io(other))
-            .to_string()
-            .contains("check the host name and port"));
-    }
-
-    #[test]
-    fn parses_urls_and_never_repeats_the_password() {
-        let t = parse_url("postgres://bob:s3cr%23t@db.example:6543/app?sslmode=require")
-            .expect("valid");
-        assert_eq!(t.server, "db.example:6543");
-        assert_eq!(t.user, "bob");
-        assert_eq!(t.database, "app");
-        assert_eq!(t.location(), "postgres://bob@db.example:6543/app");
-        assert!(matches!(t.options.get_ssl_mode(), PgSslMode::Require));
-        assert_eq!(t.options.get_application_name(), Some(APPLICATION_NAME));
-        // What the URL leaves out comes from the environment first, as with libpq.
-        let default_port = std::env::var("PGPORT")
-            .ok()
-            .and_then(|p| p.parse::<u16>().ok())
-            .unwrap_or(5432);
-        let t = parse_url("postgresql://bob@[::1]/app?connect_timeout=3").expect("valid");
-        assert_eq!(t.server, format!("[::1]:{default_port}"));
-        assert_eq!(t.connect_timeout, Some(Duration::from_secs(3)));
-        let t = parse_url("postgres://bob@localhost/?application_name=mine").expect("valid");
-        let default_database = std::env::var("PGDATABASE").unwrap_or_else(|_| "bob".into());
-        assert_eq!(t.database, default_database);
-        assert_eq!(t.options.get_application_name(), Some("mine"));
-
-        let secret = "hunter2xyz";
-        for bad in [
-            String::new(),
-            format!("mysql://u:{secret}@h/db"),
-            format!("postgres://u:{secret}@h:99999/db"),
-            format!("postgres://u:{secret}@h:port/db"),
-            format!("postgres://u:{secret}@h/db?sslmode=sometimes"),
-            format!("postgres://u:{secret}@h/db?sslmod=require"),
-            format!("postgres://u:{secret}@h/db?connect_timeout=soon"),
-            format!("postgres://u:{secret}@h/a/b"),
-            format!("postgres://u:pa#{secret}@h/db"),
-            format!("postgres:u:{secret}@h/db"),
-            format!("not a url {secret}"),
-        ] {
-            let err = parse_url(&bad).expect_err(&bad);
-            assert_eq!(err.code(), "INVALID_ARGUMENT", "{bad}");
-            let msg = err.to_string();
-            assert!(
-                msg.starts_with("the PostgreSQL URL is not valid: "),
-                "{msg}"
-            );
-            assert!(!msg.contains(secret), "{msg}");
-        }
-        let msg = parse_url("postgres://u:p@h/db?sslmod=require")
-            .expect_err("unknown")
-            .to_string();
-        assert!(msg.contains("unknown parameter \"sslmod\""), "{msg}");
-    }
 
     #[test]
     fn keys_and_channels_are_stable_and_fit() {

@@ -1,0 +1,162 @@
+//! The in-memory engine with JSON payloads, for the shared engine suite
+//! only (the product keeps payloads in JavaScript: `napi::memory`).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{Appended, Inner, MemoryEngine};
+use crate::error::{Result, StoreError};
+use crate::store::batch::{approx_len, write_event};
+use crate::store::head::Head;
+use crate::store::{Engine, EventBatch, EventColumns, EventRef, NewEvent, Tables, Wakeups};
+
+/// The index of [`MemoryEngine`] and, by position, each event's timestamp
+/// and JSON. Appends and reads hold `payloads` around the index's own
+/// lock, so a read never sees a position whose payload is not there yet.
+#[derive(Default)]
+pub struct MemoryJsonEngine {
+    index: MemoryEngine,
+    payloads: Mutex<Vec<(i64, Box<str>)>>,
+}
+
+impl MemoryJsonEngine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn payloads(&self) -> MutexGuard<'_, Vec<(i64, Box<str>)>> {
+        self.payloads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The events at `indexes`, as JSON columns (with their names unless
+    /// they are of one aggregate).
+    fn columns(&self, indexes: &[usize], names: bool) -> EventBatch {
+        let payloads = self.payloads();
+        let inner = self.index.lock();
+        let bytes: usize = indexes.iter().map(|&i| payloads[i].1.len()).sum();
+        let mut columns = EventColumns::new(indexes.len(), bytes, names);
+        for &i in indexes {
+            columns.push(&event_ref(&inner, &payloads, i));
+        }
+        columns.finish()
+    }
+}
+
+fn event_ref<'a>(inner: &'a Inner, payloads: &'a [(i64, Box<str>)], index: usize) -> EventRef<'a> {
+    let ev = &inner.events[index];
+    EventRef {
+        position: index as i64 + 1,
+        version: Some(ev.version),
+        stream: Some(&inner.streams[ev.stream as usize].name),
+        aggregate_id: Some(&ev.aggregate_id),
+        timestamp: Some(payloads[index].0),
+        event: Some(&payloads[index].1),
+    }
+}
+
+#[async_trait]
+impl Engine for MemoryJsonEngine {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn migrate(&self, _tables: Tables) -> Result<()> {
+        Ok(())
+    }
+
+    async fn close(&self) {}
+
+    async fn append(
+        &self,
+        stream: &str,
+        aggregate_id: &str,
+        first_version: i64,
+        events: &[NewEvent<'_>],
+    ) -> Result<Vec<i64>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut payloads = self.payloads();
+        match self
+            .index
+            .append_versions_sync(stream, aggregate_id, first_version, events.len())?
+        {
+            Appended::Stored { first_position } => {
+                payloads.extend(events.iter().map(|e| (e.timestamp, Box::from(e.event))));
+                Ok((first_position..first_position + events.len() as i64).collect())
+            }
+            Appended::Conflict { existing_version } => Err(StoreError::VersionConflict {
+                stream: stream.to_string(),
+                aggregate_id: aggregate_id.to_string(),
+                detail: format!("version {existing_version} already exists"),
+            }),
+        }
+    }
+
+    async fn events_for(
+        &self,
+        stream: &str,
+        aggregate_id: &str,
+        after_position: Option<i64>,
+    ) -> Result<EventBatch> {
+        let indexes = self
+            .index
+            .lock()
+            .indexes_for(stream, aggregate_id, after_position);
+        Ok(self.columns(&indexes, false))
+    }
+
+    async fn events_from(
+        &self,
+        streams: &[String],
+        after_position: i64,
+        limit: Option<i64>,
+    ) -> Result<EventBatch> {
+        let indexes = self
+            .index
+            .lock()
+            .indexes_from(streams, after_position, limit);
+        Ok(self.columns(&indexes, true))
+    }
+
+    async fn last_event(
+        &self,
+        streams: &[String],
+        aggregate_id: Option<&str>,
+    ) -> Result<Option<String>> {
+        let payloads = self.payloads();
+        let inner = self.index.lock();
+        Ok(inner.last_index(streams, aggregate_id).map(|i| {
+            let ev = event_ref(&inner, &payloads, i);
+            let stream = ev.stream.unwrap_or_default();
+            let id = ev.aggregate_id.unwrap_or_default();
+            let mut out = String::with_capacity(approx_len(stream, id, &payloads[i].1));
+            write_event(&mut out, &ev);
+            out
+        }))
+    }
+
+    async fn get_bookmark(&self, name: &str) -> Result<i64> {
+        self.index.get_bookmark_sync(name)
+    }
+
+    async fn set_bookmark(&self, name: &str, position: i64) -> Result<()> {
+        self.index.set_bookmark_sync(name, position)
+    }
+
+    fn head(&self) -> &Arc<Head> {
+        self.index.head()
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        Wakeups {
+            notified: false,
+            probe_every: None,
+        }
+    }
+
+    async fn max_position(&self) -> Result<i64> {
+        Ok(self.index.len() as i64)
+    }
+}

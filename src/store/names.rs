@@ -1,0 +1,70 @@
+//! Table and collection names: what may be quoted into a statement.
+
+use crate::error::{Result, StoreError};
+use crate::store::batch::push_json_str;
+
+/// A table name: `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (safe to quote into SQL and
+/// within PostgreSQL's 63-byte identifier limit).
+pub fn validate_table_name(name: &str, what: &str) -> Result<()> {
+    let bytes = name.as_bytes();
+    let ok_first = bytes
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_');
+    let ok_rest = bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    if !ok_first || !ok_rest || bytes.len() > 63 {
+        return Err(StoreError::InvalidName(format!(
+            "the {what} table name {} is not allowed: use 1 to 63 letters, digits or underscores, not starting with a digit",
+            quote(name)
+        )));
+    }
+    Ok(())
+}
+
+/// A table name for SQLite: [`validate_table_name`], and not one SQLite keeps
+/// for itself.
+pub fn validate_sqlite_table_name(name: &str, what: &str) -> Result<()> {
+    validate_table_name(name, what)?;
+    if name.to_ascii_lowercase().starts_with("sqlite_") {
+        return Err(StoreError::InvalidName(format!(
+            "the {what} table name {} is reserved by SQLite: choose a name that does not start with \"sqlite_\"",
+            quote(name)
+        )));
+    }
+    Ok(())
+}
+
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_json_str(&mut out, s);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_names() {
+        for ok in ["events", "_x", "E9_b", &"a".repeat(63)] {
+            assert!(validate_sqlite_table_name(ok, "events").is_ok(), "{ok}");
+            assert!(validate_table_name(ok, "events").is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "9a",
+            "a-b",
+            "a b",
+            "a\"b",
+            "évents",
+            "sqlite_master",
+            &"a".repeat(64),
+        ] {
+            let err = validate_sqlite_table_name(bad, "events").expect_err(bad);
+            assert_eq!(err.code(), "INVALID_NAME");
+        }
+        assert!(validate_table_name("sqlite_master", "events").is_ok());
+        assert!(validate_table_name("a-b", "events").is_err());
+    }
+}

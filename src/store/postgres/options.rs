@@ -1,0 +1,466 @@
+//! The options of a PostgreSQL store, typed (the JavaScript adapter reads
+//! them from a URL, a postgres.js `sql` or a pg Pool/Client), turned into
+//! sqlx's connect options; and the classification of a failed first
+//! connection.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use napi_derive::napi;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+use crate::error::{Result, StoreError};
+
+/// The engine's name in messages.
+pub(crate) const ENGINE: &str = "PostgreSQL";
+/// How long the first connection may take unless `connectTimeout` says.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// `application_name` of our connections unless the options set one.
+const APPLICATION_NAME: &str = "evtstore-rs";
+
+/// The options of a PostgreSQL store. Everything is explicit: nothing is
+/// read from a URL or from files here.
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct PostgresOptions {
+    /// Host name or IP address (IPv6 without brackets), or a Unix socket
+    /// directory (starts with "/").
+    pub host: String,
+    /// 1 to 65535.
+    pub port: f64,
+    pub user: String,
+    pub password: Option<String>,
+    pub database: String,
+    /// disable, allow, prefer, require, verify-ca or verify-full (default
+    /// prefer).
+    pub ssl_mode: Option<String>,
+    /// The certificate authority, as PEM text.
+    pub ssl_root_cert: Option<String>,
+    /// The client certificate, as PEM text.
+    pub ssl_cert: Option<String>,
+    /// The client key, as PEM text.
+    pub ssl_key: Option<String>,
+    /// Default "evtstore-rs".
+    pub application_name: Option<String>,
+    /// libpq's `options`: `-c name=value` settings for the session.
+    pub options: Option<String>,
+    /// Seconds the first connection may take; 0 for no limit (default 10).
+    pub connect_timeout: Option<f64>,
+    /// Events table name (default "events").
+    pub events: Option<String>,
+    /// Bookmarks table name (default "bookmarks").
+    pub bookmarks: Option<String>,
+    /// Connections of the pool, 1 to 1000 (default 10).
+    pub max_connections: Option<f64>,
+}
+
+/// Checked connection options.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub options: PgConnectOptions,
+    /// `host:port`, or the socket path.
+    pub server: String,
+    pub user: String,
+    pub database: String,
+    pub connect_timeout: Option<Duration>,
+}
+
+impl Target {
+    /// `postgres://user@host:port/database`, never with the password.
+    pub fn location(&self) -> String {
+        format!("postgres://{}@{}/{}", self.user, self.server, self.database)
+    }
+}
+
+fn invalid(what: &str) -> StoreError {
+    StoreError::invalid_argument(format!("the PostgreSQL options are not valid: {what}"))
+}
+
+/// Checks the options (never repeating the password) and builds sqlx's.
+pub(crate) fn target(o: &PostgresOptions) -> Result<Target> {
+    if o.host.trim().is_empty() {
+        return Err(invalid("host is empty"));
+    }
+    if !(o.port.fract() == 0.0 && (1.0..=65535.0).contains(&o.port)) {
+        return Err(invalid(&format!(
+            "port must be an integer from 1 to 65535, got {}",
+            o.port
+        )));
+    }
+    let port = o.port as u16;
+    if o.user.is_empty() {
+        return Err(invalid("user is empty"));
+    }
+    if o.database.is_empty() {
+        return Err(invalid("database is empty"));
+    }
+    let ssl_mode = match o.ssl_mode.as_deref() {
+        None => PgSslMode::Prefer,
+        Some(mode) => PgSslMode::from_str(mode).map_err(|_| {
+            invalid(&format!(
+                "sslMode \"{mode}\" is not one of disable, allow, prefer, require, verify-ca, verify-full"
+            ))
+        })?,
+    };
+    let connect_timeout = match o.connect_timeout {
+        None => Some(DEFAULT_CONNECT_TIMEOUT),
+        Some(0.0) => None,
+        Some(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
+        Some(secs) => {
+            return Err(invalid(&format!(
+                "connectTimeout must be a number of seconds (0 for no limit), got {secs}"
+            )))
+        }
+    };
+    let mut options = PgConnectOptions::new_without_pgpass()
+        .port(port)
+        .username(&o.user)
+        .database(&o.database)
+        .ssl_mode(ssl_mode)
+        .application_name(o.application_name.as_deref().unwrap_or(APPLICATION_NAME));
+    let socket = o.host.starts_with('/');
+    options = if socket {
+        options.socket(Path::new(&o.host))
+    } else {
+        options.host(&o.host)
+    };
+    if let Some(password) = &o.password {
+        options = options.password(password);
+    }
+    if let Some(pem) = &o.ssl_root_cert {
+        options = options.ssl_root_cert_from_pem(pem.as_bytes().to_vec());
+    }
+    if let Some(pem) = &o.ssl_cert {
+        options = options.ssl_client_cert_from_pem(pem.as_bytes());
+    }
+    if let Some(pem) = &o.ssl_key {
+        options = options.ssl_client_key_from_pem(pem.as_bytes());
+    }
+    if let Some(settings) = &o.options {
+        options = options.options(backend_settings(settings)?);
+    }
+    let server = if socket {
+        format!("{} (port {port})", o.host)
+    } else if o.host.contains(':') {
+        format!("[{}]:{port}", o.host)
+    } else {
+        format!("{}:{port}", o.host)
+    };
+    Ok(Target {
+        options,
+        server,
+        user: o.user.clone(),
+        database: o.database.clone(),
+        connect_timeout,
+    })
+}
+
+/// The `name=value` pairs of libpq's `options` (`-c name=value`,
+/// `-cname=value` or `--name=value`, separated by spaces; a backslash
+/// keeps the next character, a space included, and is passed on as it is,
+/// since sqlx writes each pair back as `-c name=value`).
+fn backend_settings(text: &str) -> Result<Vec<(String, String)>> {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                word.push(c);
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+            }
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let bad = || {
+        invalid(&format!(
+            "options \"{text}\" holds something other than -c name=value settings"
+        ))
+    };
+    let mut pairs = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
+        let setting = if w == "-c" {
+            words.next().ok_or_else(bad)?
+        } else if let Some(rest) = w.strip_prefix("--").or_else(|| w.strip_prefix("-c")) {
+            rest.to_string()
+        } else {
+            return Err(bad());
+        };
+        let (name, value) = setting.split_once('=').ok_or_else(bad)?;
+        if name.is_empty() {
+            return Err(bad());
+        }
+        pairs.push((name.to_string(), value.to_string()));
+    }
+    Ok(pairs)
+}
+
+/// Classifies a failure of the first connection.
+pub(crate) fn connect_error(target: &Target, err: sqlx::Error) -> StoreError {
+    let server = target.server.clone();
+    let user = target.user.clone();
+    let cannot = |reason: String| StoreError::CannotConnect {
+        engine: ENGINE,
+        server: server.clone(),
+        user: user.clone(),
+        tls: reason.starts_with("TLS failed"),
+        reason,
+    };
+    match err {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let message = db.message().to_string();
+            match code.as_str() {
+                "3D000" => StoreError::UnknownDatabase {
+                    engine: ENGINE,
+                    server,
+                    user,
+                    database: target.database.clone(),
+                },
+                c if c.starts_with("28") => StoreError::AuthFailed {
+                    engine: ENGINE,
+                    server,
+                    user,
+                    database: target.database.clone(),
+                    reason: format!("{message} (SQLSTATE {c})"),
+                },
+                "53300" => cannot(format!(
+                    "{message}: the server has no free connection slot, lower maxConnections or raise max_connections"
+                )),
+                "57P03" => cannot(format!("{message}: the server is starting or stopping, retry")),
+                c => cannot(format!("{message} (SQLSTATE {c})")),
+            }
+        }
+        sqlx::Error::Io(e) => {
+            let reason = match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    "connection refused: check that PostgreSQL is running and listens on that host and port".to_string()
+                }
+                std::io::ErrorKind::NotFound if target.options.get_socket().is_some() => {
+                    "the socket does not exist: check that PostgreSQL is running and the socket directory".to_string()
+                }
+                // What rustls reports (a certificate it does not trust, ...).
+                std::io::ErrorKind::InvalidData => format!(
+                    "TLS failed: {e} (check sslmode and sslrootcert: verify-ca and verify-full need the server's CA, and a certificate that is not itself a CA)"
+                ),
+                std::io::ErrorKind::TimedOut => {
+                    "the connection timed out: check the host and port, and that no firewall drops it".to_string()
+                }
+                // The server accepted the connection and then dropped it:
+                // the address is right (a restart or shutdown does this).
+                std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::UnexpectedEof => format!(
+                    "{e}: the server closed the connection while it was being opened (it may be restarting or shutting down); retry"
+                ),
+                _ => format!("{e}: check the host name and port"),
+            };
+            cannot(reason)
+        }
+        sqlx::Error::Tls(e) => cannot(format!(
+            "TLS failed: {e} (check sslmode and the certificates; sslmode=disable turns TLS off)"
+        )),
+        sqlx::Error::Protocol(e) => cannot(format!(
+            "the server did not answer as PostgreSQL does ({e}): check the port"
+        )),
+        other => cannot(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+impl PostgresOptions {
+    /// The options of a `postgres://user:password@host:port/database` URL
+    /// (tests only: the product's URLs are read by the JavaScript adapter).
+    pub fn from_test_url(url: &str) -> Self {
+        let url = url::Url::parse(url).expect("a postgres:// URL");
+        let decode = |s: &str| {
+            let bytes = s.as_bytes();
+            let mut out = Vec::with_capacity(bytes.len());
+            let mut i = 0;
+            while i < bytes.len() {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match (bytes[i], hex) {
+                    (b'%', Some(b)) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    (b, _) => {
+                        out.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            String::from_utf8(out).expect("UTF-8 in the test URL")
+        };
+        let query = |key: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.into_owned())
+        };
+        PostgresOptions {
+            host: query("host").unwrap_or_else(|| {
+                url.host_str()
+                    .unwrap_or("localhost")
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .to_string()
+            }),
+            port: f64::from(url.port().unwrap_or(5432)),
+            user: decode(url.username()),
+            password: url.password().map(decode),
+            database: decode(url.path().trim_start_matches('/')),
+            ssl_mode: query("sslmode"),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> PostgresOptions {
+        PostgresOptions {
+            host: "db.example".into(),
+            port: 6543.0,
+            user: "bob".into(),
+            password: Some("hunter2xyz".into()),
+            database: "app".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_connection_dropped_while_opening_is_no_address_problem() {
+        let t = target(&options()).expect("valid");
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let err = connect_error(&t, sqlx::Error::Io(reset));
+        assert_eq!(err.code(), "CANNOT_CONNECT");
+        assert!(err.retryable());
+        let text = err.to_string();
+        assert!(
+            text.contains("restarting") && !text.contains("host name"),
+            "{text}"
+        );
+        let other = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address");
+        assert!(connect_error(&t, sqlx::Error::Io(other))
+            .to_string()
+            .contains("check the host name and port"));
+        let tls = std::io::Error::new(std::io::ErrorKind::InvalidData, "unknown issuer");
+        assert!(!connect_error(&t, sqlx::Error::Io(tls)).retryable());
+    }
+
+    #[test]
+    fn checks_the_options_and_never_repeats_the_password() {
+        let t = target(&PostgresOptions {
+            ssl_mode: Some("require".into()),
+            ..options()
+        })
+        .expect("valid");
+        assert_eq!(t.server, "db.example:6543");
+        assert_eq!(t.location(), "postgres://bob@db.example:6543/app");
+        assert!(matches!(t.options.get_ssl_mode(), PgSslMode::Require));
+        assert_eq!(t.options.get_application_name(), Some(APPLICATION_NAME));
+        assert_eq!(t.connect_timeout, Some(DEFAULT_CONNECT_TIMEOUT));
+        let t = target(&PostgresOptions {
+            host: "::1".into(),
+            connect_timeout: Some(0.0),
+            application_name: Some("mine".into()),
+            ..options()
+        })
+        .expect("valid");
+        assert_eq!(t.server, "[::1]:6543");
+        assert_eq!(t.connect_timeout, None);
+        assert_eq!(t.options.get_application_name(), Some("mine"));
+        let t = target(&PostgresOptions {
+            host: "/run/postgresql".into(),
+            ..options()
+        })
+        .expect("valid");
+        assert_eq!(t.server, "/run/postgresql (port 6543)");
+        assert!(t.options.get_socket().is_some());
+
+        let bad = [
+            PostgresOptions {
+                host: " ".into(),
+                ..options()
+            },
+            PostgresOptions {
+                port: 0.0,
+                ..options()
+            },
+            PostgresOptions {
+                port: 70000.0,
+                ..options()
+            },
+            PostgresOptions {
+                port: 5432.5,
+                ..options()
+            },
+            PostgresOptions {
+                user: String::new(),
+                ..options()
+            },
+            PostgresOptions {
+                database: String::new(),
+                ..options()
+            },
+            PostgresOptions {
+                ssl_mode: Some("sometimes".into()),
+                ..options()
+            },
+            PostgresOptions {
+                connect_timeout: Some(-1.0),
+                ..options()
+            },
+            PostgresOptions {
+                options: Some("search_path=x".into()),
+                ..options()
+            },
+        ];
+        for o in bad {
+            let err = target(&o).expect_err("invalid");
+            assert_eq!(err.code(), "INVALID_ARGUMENT", "{o:?}");
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with("the PostgreSQL options are not valid: "),
+                "{msg}"
+            );
+            assert!(!msg.contains("hunter2xyz"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn reads_libpq_options_into_settings() {
+        assert_eq!(
+            backend_settings(
+                r"-c search_path=app,\ public  -cstatement_timeout=5000 --work_mem=4MB"
+            )
+            .expect("valid"),
+            vec![
+                ("search_path".to_string(), r"app,\ public".to_string()),
+                ("statement_timeout".to_string(), "5000".to_string()),
+                ("work_mem".to_string(), "4MB".to_string()),
+            ]
+        );
+        assert!(backend_settings("").expect("empty").is_empty());
+        for bad in ["-c", "-c =x", "-B 100", "-c search_path"] {
+            assert!(backend_settings(bad).is_err(), "{bad}");
+        }
+    }
+}
