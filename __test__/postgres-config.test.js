@@ -209,7 +209,8 @@ describe('PostgreSQL settings from a url', () => {
         const on = config.fromUrl(`postgres://u@127.0.0.1:1/d?sslmode=require&sslrootcert=${enc(missing)}`, 't')
         const err = await assertCode(() => config.storeOptions(on, TABLES), 'CANNOT_CONNECT', /sslrootcert/)
         assert.ok(err.message.includes(missing), err.message)
-        assert.notEqual(err.retryable, true)
+        assert.equal(err.retryable, false)
+        assert.equal(err.engine, 'postgres')
         // through a provider, the error says what the connection used
         const provider = providerModule('postgres').createProvider({ url: `postgres://u@127.0.0.1:1/d?sslmode=require&sslrootcert=${enc(missing)}` })
         const viaProvider = await assertCode(() => provider.ready, 'CANNOT_CONNECT', /sslrootcert[\s\S]*evtstore-rs used: server 127\.0\.0\.1:1/)

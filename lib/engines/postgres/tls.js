@@ -67,9 +67,9 @@ const PARAMETER = { sslRootCert: 'sslrootcert', sslCert: 'sslcert', sslKey: 'ssl
 
 /**
  * The PEM text of a certificate or key, read from its file if it names one.
- * A file that cannot be read fails the connection (CANNOT_CONNECT), as a
- * certificate the server refuses does: the settings are wrong, retrying will
- * not help.
+ * A file that cannot be read fails the connection (CANNOT_CONNECT, not
+ * retryable), as a certificate the server refuses does: the settings are
+ * wrong, and retrying will not help.
  * @param {import('./settings').Certificate | undefined} cert
  * @param {'sslRootCert' | 'sslCert' | 'sslKey'} name
  * @returns {Promise<string | undefined>}
@@ -85,6 +85,9 @@ async function readPem(cert, name) {
       `TLS failed: the ${PARAMETER[name]} file ${JSON.stringify(cert.file)} cannot be read ` +
         `(${cause && /** @type {any} */ (cause).code}): check the file name and its permissions`
     )
+    // the shape of the core's connection errors: a user's retry logic reads these
+    err.engine = 'postgres'
+    err.retryable = false
     err.cause = cause
     throw err
   }
