@@ -155,7 +155,10 @@ function createEngine(opts) {
    * @type {any}
    */
   let position
-  /** what we know the stored bookmark holds @type {any} */
+  /**
+   * what we know the stored bookmark holds
+   * @type {any}
+   */
   let stored
   /** bumped by reset() and setPosition(pos): a batch in flight then gives way */
   let epoch = 0
@@ -281,8 +284,8 @@ function createEngine(opts) {
     if (!active()) return 0
     const p = await getProvider()
     const myEpoch = epoch
-    const preRun = hooks.preRun
-    if (preRun) await userCode(() => preRun(), failure)
+    // called as hooks.preRun() (the grouping keeps `this`): the cast only says it is set
+    if (hooks.preRun) await userCode(() => /** @type {() => any} */ (hooks.preRun)(), failure)
     let pos = position
     if (pos === undefined) pos = await startPosition()
     const limit = opts.batchSize !== undefined ? opts.batchSize : p.limit ? undefined : DEFAULT_BATCH_SIZE
@@ -335,8 +338,9 @@ function createEngine(opts) {
       if (failure) failure.inUserCode = true
       throw thrown
     }
-    const postRun = hooks.postRun
-    if (postRun) await userCode(() => postRun(events.length, handled), failure)
+    if (hooks.postRun) {
+      await userCode(() => /** @type {(read: number, handled: number) => any} */ (hooks.postRun)(events.length, handled), failure)
+    }
     return events.length
   }
 
