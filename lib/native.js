@@ -12,7 +12,7 @@ const ADDON = path.join(__dirname, '..', 'native', 'evtstore-rs.node')
  * @typedef {import('../native/native').StoreOptions} StoreOptions
  * @typedef {import('../native/native').SqliteOptions} SqliteOptions
  * @typedef {import('../native/native').PostgresOptions} PostgresOptions
- * @typedef {import('../native/native').EventBatch} EventBatch
+ * @typedef {Awaited<ReturnType<Store['eventsFrom']>>} EventBatch a read: the JSON columns and the numbers beside them
  * @typedef {import('../native/native').MemoryStore} MemoryStore
  * @typedef {import('../native/native').Waiter} Waiter
  */

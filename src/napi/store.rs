@@ -85,7 +85,7 @@ impl Store {
 
     /// All events of one aggregate in version order (only those after
     /// `afterPosition` when given), without the stream and id columns.
-    #[napi(ts_return_type = "Promise<EventBatch>")]
+    #[napi(ts_return_type = "Promise<{ json: string, numbers: Float64Array }>")]
     pub async fn events_for(
         &self,
         stream: String,
@@ -102,7 +102,7 @@ impl Store {
 
     /// The events of any of `streams` after `afterPosition`, in position
     /// order, at most `limit`.
-    #[napi(ts_return_type = "Promise<EventBatch>")]
+    #[napi(ts_return_type = "Promise<{ json: string, numbers: Float64Array }>")]
     pub async fn events_from(
         &self,
         streams: Vec<String>,
