@@ -1,0 +1,244 @@
+//! What a failure of the database or of a connection is told as.
+
+use std::collections::HashMap;
+
+use sqlx::postgres::{PgConnection, PgDatabaseError};
+
+use super::conns::{AcquireError, ACQUIRE_TIMEOUT};
+use super::options::{connect_error, ENGINE};
+use super::sql::{truncate_ident_to, INDEX_COLUMNS_SQL};
+use super::PostgresEngine;
+use crate::error::StoreError;
+
+/// Which table an operation works on (for `MISSING_TABLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Table {
+    Events,
+    Bookmarks,
+}
+
+impl PostgresEngine {
+    /// Classifies a failure to get a connection.
+    pub(super) fn acquire_error(&self, err: AcquireError) -> StoreError {
+        match err {
+            AcquireError::Closed => StoreError::StoreClosed {
+                location: self.location.clone(),
+                reopen: "PostgresStore.open()",
+            },
+            AcquireError::TimedOut => StoreError::Timeout {
+                location: self.location.clone(),
+                reason: format!(
+                    "no connection of the pool became free within {} s: all {} of them stayed busy (raise maxConnections, or look for slow statements)",
+                    ACQUIRE_TIMEOUT.as_secs(),
+                    self.conns.max
+                ),
+            },
+            AcquireError::ConnectTimedOut(limit) => StoreError::CannotConnect {
+                engine: ENGINE,
+                tls: false,
+                server: self.target.server.clone(),
+                user: self.target.user.clone(),
+                reason: format!(
+                    "no answer within {} s: check the host and port, and that no firewall drops the connection",
+                    limit.as_secs_f64()
+                ),
+            },
+            AcquireError::Connect(e) => connect_error(&self.target, e),
+        }
+    }
+
+    /// The error of an append whose connection broke after the statement
+    /// was sent and whose retry then failed: the first attempt may have
+    /// committed, and nobody can tell until the server is reachable again.
+    pub(super) fn outcome_unknown(&self, err: StoreError) -> StoreError {
+        StoreError::ConnectionLost {
+            location: self.location.clone(),
+            reason: format!(
+                "the connection broke while an append was being sent, and trying again failed ({err}): the events may have been stored; reload the aggregate before retrying the command"
+            ),
+        }
+    }
+
+    /// Classifies a database failure (a version conflict is told apart by
+    /// the append itself).
+    pub(super) fn db_error(&self, err: sqlx::Error, table: Table) -> StoreError {
+        let location = self.location.clone();
+        let table_name = match table {
+            Table::Events => &self.events_table,
+            Table::Bookmarks => &self.bookmarks_table,
+        };
+        match err {
+            sqlx::Error::Database(db) => {
+                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                let message = db.message().to_string();
+                let detail = db
+                    .try_downcast_ref::<PgDatabaseError>()
+                    .and_then(|e| e.detail())
+                    .map(|d| format!(" ({})", shorten(d, 200)))
+                    .unwrap_or_default();
+                match code.as_str() {
+                    "42P01" => StoreError::MissingTable {
+                        table: table_name.clone(),
+                        location,
+                    },
+                    c if c.starts_with("23") => StoreError::ConstraintViolation {
+                        location,
+                        table: table_name.clone(),
+                        reason: format!("{message}{detail} (SQLSTATE {c})"),
+                    },
+                    "57014" => StoreError::Timeout {
+                        location,
+                        reason: format!(
+                            "{message} (SQLSTATE 57014: statement_timeout, or the query was cancelled)"
+                        ),
+                    },
+                    "55P03" | "40P01" | "40001" | "53300" => StoreError::DatabaseBusy {
+                        location,
+                        reason: format!("{message} (SQLSTATE {code})"),
+                    },
+                    "3D000" => StoreError::UnknownDatabase {
+                        engine: ENGINE,
+                        server: self.target.server.clone(),
+                        user: self.target.user.clone(),
+                        database: self.target.database.clone(),
+                    },
+                    c if c.starts_with("28") => StoreError::AuthFailed {
+                        engine: ENGINE,
+                        server: self.target.server.clone(),
+                        user: self.target.user.clone(),
+                        database: self.target.database.clone(),
+                        reason: format!("{message} (SQLSTATE {c})"),
+                    },
+                    c if c.starts_with("08") || c.starts_with("57P") => {
+                        StoreError::ConnectionLost {
+                            location,
+                            reason: format!("{message} (SQLSTATE {c})"),
+                        }
+                    }
+                    c => {
+                        let hint = if matches!(c, "42703" | "42804" | "42883" | "42P10") {
+                            format!(
+                                " (table \"{table_name}\" does not have the layout that migrate() creates)"
+                            )
+                        } else {
+                            String::new()
+                        };
+                        StoreError::Database {
+                            location,
+                            reason: format!("{message}{detail}{hint} (SQLSTATE {c})"),
+                        }
+                    }
+                }
+            }
+            sqlx::Error::PoolClosed => StoreError::StoreClosed {
+                location,
+                reopen: "PostgresStore.open()",
+            },
+            sqlx::Error::PoolTimedOut => StoreError::Timeout {
+                location,
+                reason: format!(
+                    "no connection of the pool became free within {} s: all of them stayed busy, or the server at {} did not accept new ones",
+                    ACQUIRE_TIMEOUT.as_secs(),
+                    self.target.server
+                ),
+            },
+            sqlx::Error::Io(e) => StoreError::ConnectionLost {
+                location,
+                reason: format!("{e}; retry when the server is reachable again"),
+            },
+            sqlx::Error::Protocol(e) => StoreError::ConnectionLost {
+                location,
+                reason: format!("protocol error: {e}"),
+            },
+            sqlx::Error::Tls(e) => StoreError::CannotConnect {
+                engine: ENGINE,
+                tls: true,
+                server: self.target.server.clone(),
+                user: self.target.user.clone(),
+                reason: format!("TLS failed: {e}"),
+            },
+            other => StoreError::Database {
+                location,
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    /// Whether a unique index is one over (stream, aggregate_id, version),
+    /// in any column order, whatever its name (asked once per index).
+    pub(super) async fn is_version_index(
+        &self,
+        conn: &mut PgConnection,
+        err: &PgDatabaseError,
+    ) -> bool {
+        let Some(name) = err.constraint() else {
+            return false;
+        };
+        let schema = err.schema().unwrap_or("");
+        let key = format!("{schema}.{name}");
+        if let Some(known) = self.lock_versions().get(&key) {
+            return *known;
+        }
+        let columns: std::result::Result<Option<Vec<String>>, sqlx::Error> =
+            sqlx::query_scalar(INDEX_COLUMNS_SQL)
+                .bind(name)
+                .bind(schema)
+                .fetch_optional(conn)
+                .await
+                .map(Option::flatten);
+        match columns {
+            Ok(Some(mut cols)) => {
+                cols.sort();
+                let yes = cols == ["aggregate_id", "stream", "version"];
+                self.lock_versions().insert(key, yes);
+                yes
+            }
+            // The catalog could not be asked: fall back on the names.
+            _ => name.contains("aggregate") && name.contains("version"),
+        }
+    }
+
+    fn lock_versions(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
+        self.version_indexes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// At most `max` bytes of `text` (a detail may quote a whole event).
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    format!("{}...", truncate_ident_to(text, max))
+}
+
+pub(super) fn version_conflict(
+    stream: &str,
+    aggregate_id: &str,
+    first: i64,
+    last: i64,
+) -> StoreError {
+    let detail = if first == last {
+        format!("version {first} already exists")
+    } else {
+        format!("one of versions {first} to {last} already exists")
+    };
+    StoreError::VersionConflict {
+        stream: stream.to_string(),
+        aggregate_id: aggregate_id.to_string(),
+        detail,
+    }
+}
+
+/// Whether an error means the connection broke (so the operation may be
+/// run again on another one).
+pub(super) fn is_lost(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
