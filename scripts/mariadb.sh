@@ -66,7 +66,7 @@ start() {
     --bind-address=127.0.0.1 --port="$port" --socket="$sock" --pid-file="$pidfile" \
     --log-error="$log" --skip-name-resolve --max-connections=300 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
-    --innodb-buffer-pool-size=128M "${durability[@]}"
+    --innodb-buffer-pool-size=128M --innodb-log-file-size=16M "${durability[@]}"
   wait_until mariadb.sh "$log" "$dir/launcher.pid" 60 alive
   rm -f "$dir/launcher.pid"
   as_root_client -e "

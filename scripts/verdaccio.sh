@@ -57,7 +57,11 @@ YAML
 }
 
 alive() {
-  curl -fsS -o /dev/null --max-time 2 "${url}-/ping" 2>/dev/null
+  if command -v curl >/dev/null; then
+    curl -fsS -o /dev/null --max-time 2 "${url}-/ping" 2>/dev/null
+  else
+    node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "${url}-/ping"
+  fi
 }
 
 start() {
