@@ -10,6 +10,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 clients=/tmp/evtstore-rs-clients
 vars=$("$here/servers.sh" start "$@")
+# shellcheck disable=SC2163,SC2086 # one NAME=URL word each
 export $vars
 failed=0
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the server scripts (sourced, not run): start a server in the
 # background with a pid file and a log, wait until it answers, stop it.
 # The server's stdin, stdout and stderr never stay tied to the caller, so that
