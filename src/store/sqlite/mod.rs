@@ -17,31 +17,32 @@
 //! Rust (text timestamps, an event column that is not JSON) fall back to
 //! reading the rows and writing the JSON here.
 
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::error::ErrorKind;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
+use sqlx::Row;
 
 use napi_derive::napi;
 
 use crate::error::{Result, StoreError};
-use crate::store::batch::{event_row, rows_to_json};
 use crate::store::head::Head;
 use crate::store::names::validate_sqlite_table_name as validate_table_name;
-use crate::store::timestamp::parse_timestamp_text;
-use crate::store::{Engine, EventBatch, EventRef, NewEvent, Tables, Wakeups};
+use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
+use errors::{absolute, describe_open_error, display_path};
 use shared::{shared_db, SharedDb};
+use sql::{bind_rows, json_array_sql, quote_ident, Bind, Statements};
 
+mod errors;
+mod read;
 mod shared;
+mod sql;
 
 /// How often a waiting waiter asks the file for appends made by other
 /// processes (an index lookup, ~30 us).
@@ -68,15 +69,6 @@ pub struct SqliteOptions {
     pub events: Option<String>,
     /// Bookmarks table name (default "bookmarks").
     pub bookmarks: Option<String>,
-}
-
-struct Statements {
-    select: String,
-    events_for: String,
-    events_for_json: String,
-    get_bookmark: String,
-    set_bookmark: String,
-    max_position: String,
 }
 
 pub struct SqliteEngine {
@@ -254,117 +246,6 @@ impl SqliteEngine {
         self.pool.is_closed()
     }
 
-    /// Makes reads build their JSON in Rust, row by row (the path taken
-    /// when a row needs it), so tests can compare both paths.
-    #[cfg(test)]
-    pub(crate) fn use_sql_json(&self, on: bool) {
-        self.sql_json.store(on, Ordering::Relaxed);
-    }
-
-    fn insert_sql(&self, rows: usize) -> String {
-        let mut sql = format!(
-            "INSERT INTO {} (\"version\", \"stream\", \"aggregate_id\", \"timestamp\", \"event\") VALUES ",
-            quote_ident(&self.events_table)
-        );
-        for i in 0..rows {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?, ?, ?, ?, ?)");
-        }
-        sql.push_str(" RETURNING \"position\", \"version\"");
-        sql
-    }
-
-    fn in_streams(n: usize) -> String {
-        let mut s = String::with_capacity(16 + 3 * n);
-        s.push_str("\"stream\" IN (");
-        for i in 0..n {
-            if i > 0 {
-                s.push_str(", ");
-            }
-            s.push('?');
-        }
-        s.push(')');
-        s
-    }
-
-    /// Classifies a database failure (anything but a version conflict).
-    fn db_error(&self, err: sqlx::Error) -> StoreError {
-        let location = self.location.clone();
-        match err {
-            sqlx::Error::Database(db) => {
-                let message = db.message().to_string();
-                let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(-1);
-                if let Some(rest) = message.strip_prefix("no such table: ") {
-                    let table = rest.rsplit('.').next().unwrap_or(rest).to_string();
-                    return StoreError::MissingTable { table, location };
-                }
-                match code & 0xff {
-                    // SQLITE_BUSY, SQLITE_LOCKED
-                    5 | 6 => StoreError::DatabaseBusy {
-                        location,
-                        reason: message,
-                    },
-                    _ => {
-                        let hint = if message.contains("no column named")
-                            || message.contains("no such column")
-                        {
-                            " (the table does not have the layout that migrate() creates)"
-                        } else {
-                            ""
-                        };
-                        StoreError::Database {
-                            location,
-                            reason: format!("{message}{hint} (SQLite code {code})"),
-                        }
-                    }
-                }
-            }
-            sqlx::Error::PoolClosed => StoreError::StoreClosed {
-                location,
-                reopen: "SqliteStore.open()",
-            },
-            sqlx::Error::PoolTimedOut => StoreError::DatabaseBusy {
-                location,
-                reason: "no connection of the pool became free within 30 s".to_string(),
-            },
-            other => StoreError::Database {
-                location,
-                reason: other.to_string(),
-            },
-        }
-    }
-
-    fn append_error(
-        &self,
-        err: sqlx::Error,
-        stream: &str,
-        aggregate_id: &str,
-        first: i64,
-        last: i64,
-    ) -> StoreError {
-        if let sqlx::Error::Database(db) = &err {
-            let message = db.message();
-            if db.kind() == ErrorKind::UniqueViolation
-                && message.contains(".aggregate_id")
-                && message.contains(".version")
-            {
-                let detail = if first == last {
-                    format!("version {first} already exists")
-                } else {
-                    format!("one of versions {first} to {last} already exists")
-                };
-                return StoreError::VersionConflict {
-                    stream: stream.to_string(),
-                    aggregate_id: aggregate_id.to_string(),
-                    detail,
-                };
-            }
-        }
-        self.db_error(err)
-    }
-
     /// Positions of the rows an INSERT ... RETURNING gave back, in version
     /// order (RETURNING promises no order).
     fn collect_positions(&self, rows: &[SqliteRow], positions: &mut Vec<i64>) -> Result<()> {
@@ -377,83 +258,6 @@ impl SqliteEngine {
         got.sort_unstable();
         positions.extend(got.into_iter().map(|(_, p)| p));
         Ok(())
-    }
-
-    /// Runs a read of whole events. SQLite builds the JSON array itself
-    /// (`json_sql`, one row, no per-row hand-over between threads); when a
-    /// row needs what only Rust does (a text timestamp, an event column that
-    /// is not JSON, ...) the plain rows (`rows_sql`) are read and written
-    /// here instead.
-    async fn read_events(
-        &self,
-        rows_sql: &str,
-        json_sql: &str,
-        binds: &[Bind<'_>],
-        names: bool,
-    ) -> Result<EventBatch> {
-        let json_read = if self.sql_json.load(Ordering::Relaxed) {
-            Some(
-                apply(sqlx::query(json_sql), binds)
-                    .fetch_one(&self.pool)
-                    .await,
-            )
-        } else {
-            None
-        };
-        match json_read {
-            None => {}
-            Some(Ok(row)) => {
-                let odd: i64 = row.try_get_unchecked(1).map_err(|e| self.db_error(e))?;
-                if odd == 0 {
-                    let json: Option<&str> =
-                        row.try_get_unchecked(0).map_err(|e| self.db_error(e))?;
-                    let max: Option<i64> =
-                        row.try_get_unchecked(2).map_err(|e| self.db_error(e))?;
-                    let numbers: Option<&str> =
-                        row.try_get_unchecked(3).map_err(|e| self.db_error(e))?;
-                    if let Some(max) = max {
-                        self.head.publish(max);
-                    }
-                    return Ok(match (json, numbers) {
-                        (Some(json), Some(numbers)) => EventBatch {
-                            json: json.to_string(),
-                            numbers: parse_numbers(numbers),
-                        },
-                        _ => EventBatch::empty(names),
-                    });
-                }
-            }
-            Some(Err(e)) => match self.db_error(e) {
-                StoreError::Database { .. } => {}
-                other => return Err(other),
-            },
-        }
-        let rows = self.fetch(apply(sqlx::query(rows_sql), binds)).await?;
-        self.rows_to_json(&rows, names)
-    }
-
-    async fn fetch<'q>(&self, query: SqliteQuery<'q>) -> Result<Vec<SqliteRow>> {
-        query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.db_error(e))
-    }
-
-    fn rows_to_json(&self, rows: &[SqliteRow], names: bool) -> Result<EventBatch> {
-        let (json, max) = rows_to_json(rows, names, |row| self.event_ref(row))?;
-        self.head.publish(max);
-        Ok(json)
-    }
-
-    /// One row of the events table (see [`event_row`]).
-    fn event_ref<'r>(&self, row: &'r SqliteRow) -> Result<EventRef<'r>> {
-        event_row(
-            row,
-            read_timestamp,
-            |e| self.db_error(e),
-            &self.location,
-            &self.events_table,
-        )
     }
 }
 
@@ -667,142 +471,5 @@ impl Engine for SqliteEngine {
             .await
             .map_err(|e| self.db_error(e))?;
         Ok(())
-    }
-}
-
-type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
-
-/// A bound parameter of a read.
-enum Bind<'a> {
-    Str(&'a str),
-    Int(i64),
-}
-
-fn apply<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind<'q>]) -> SqliteQuery<'q> {
-    for b in binds {
-        query = match b {
-            Bind::Str(s) => query.bind(*s),
-            Bind::Int(i) => query.bind(*i),
-        };
-    }
-    query
-}
-
-/// Wraps a query of whole event rows so that SQLite returns them as the
-/// One row for a read of many events: the JSON columns (`{"e":[...]}`,
-/// with `"s"` and `"a"` when `names`), the number of rows whose timestamp is
-/// text or blob (those are left to Rust), the highest position, and the
-/// numbers of each event as text: `version,position,timestamp` after one
-/// another, separated by commas, empty for NULL (see [`parse_numbers`]).
-///
-/// Every column keeps the order of `rows_sql`: SQLite feeds an aggregate the
-/// rows of an ordered FROM-subquery in order, and only drops a subquery's
-/// ORDER BY when the outer query has its own ORDER BY or is a join (neither
-/// here). An `ORDER BY` inside `json_group_array` would sort a second time
-/// (a third of the cost of a 10,000-event read).
-fn json_array_sql(rows_sql: &str, names: bool) -> String {
-    let names = if names {
-        ", 's', json_group_array(\"stream\"), 'a', json_group_array(\"aggregate_id\")"
-    } else {
-        ""
-    };
-    let version =
-        "CASE typeof(\"version\") WHEN 'integer' THEN \"version\" WHEN 'real' THEN \"version\" END";
-    let timestamp = "CASE typeof(\"timestamp\") WHEN 'integer' THEN \"timestamp\" WHEN 'real' THEN CASE WHEN abs(\"timestamp\") <= 8.64e15 THEN CAST(round(\"timestamp\") AS INTEGER) END END";
-    format!(
-        "SELECT json_object('e', json_group_array(json(\"event\")){names}), count(CASE WHEN typeof(\"timestamp\") IN ('text', 'blob') THEN 1 END), max(\"position\"), group_concat(coalesce({version}, '') || ',' || \"position\" || ',' || coalesce({timestamp}, ''), ',') FROM ({rows_sql})"
-    )
-}
-
-/// The numbers of [`json_array_sql`]'s last column: each comma-separated
-/// field in turn, NaN for an empty one (NULL).
-fn parse_numbers(text: &str) -> Vec<f64> {
-    text.split(',')
-        .map(|field| field.parse::<f64>().unwrap_or(f64::NAN))
-        .collect()
-}
-
-/// Binds the 5 values of each row of an insert.
-fn bind_rows<'q>(
-    mut query: SqliteQuery<'q>,
-    stream: &'q str,
-    aggregate_id: &'q str,
-    first_version: i64,
-    events: &'q [NewEvent<'q>],
-) -> SqliteQuery<'q> {
-    for (i, ev) in events.iter().enumerate() {
-        query = query
-            .bind(first_version + i as i64)
-            .bind(stream)
-            .bind(aggregate_id)
-            .bind(ev.timestamp)
-            .bind(ev.event);
-    }
-    query
-}
-
-/// `timestamp` as epoch ms, whatever another writer stored: integer ms,
-/// real ms, or text (ISO 8601, SQL date-time, or a number). `None` for NULL
-/// or for anything unreadable.
-fn read_timestamp(row: &SqliteRow, index: usize) -> std::result::Result<Option<i64>, sqlx::Error> {
-    let raw = row.try_get_raw(index)?;
-    if raw.is_null() {
-        return Ok(None);
-    }
-    let info = raw.type_info();
-    let kind = info.name();
-    let decode_err = |e| sqlx::Error::ColumnDecode {
-        index: "timestamp".to_string(),
-        source: e,
-    };
-    Ok(match kind {
-        "INTEGER" => Some(<i64 as Decode<Sqlite>>::decode(raw).map_err(decode_err)?),
-        "REAL" => {
-            let v = <f64 as Decode<Sqlite>>::decode(raw).map_err(decode_err)?;
-            (v.is_finite() && v.abs() <= 8.64e15).then(|| v.round() as i64)
-        }
-        "TEXT" => parse_timestamp_text(<&str as Decode<Sqlite>>::decode(raw).map_err(decode_err)?),
-        _ => None,
-    })
-}
-
-fn quote_ident(name: &str) -> String {
-    // Names are validated to [A-Za-z0-9_] before they get here.
-    format!("\"{name}\"")
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(path))
-            .unwrap_or_else(|_| path.to_path_buf())
-    }
-}
-
-fn display_path(file: &str) -> String {
-    absolute(Path::new(file)).display().to_string()
-}
-
-fn describe_open_error(err: &sqlx::Error) -> String {
-    match err {
-        sqlx::Error::Database(db) => {
-            let message = db.message();
-            match db.code().as_deref().and_then(|c| i32::from_str(c).ok()) {
-                Some(c) if c & 0xff == 14 => {
-                    format!("{message}: check that the directory exists and is writable")
-                }
-                Some(c) if c & 0xff == 26 => {
-                    format!("{message}: the file exists but is not an SQLite database")
-                }
-                Some(c) if c & 0xff == 5 || c & 0xff == 6 => {
-                    format!("{message}: another process holds a lock on it, retry later")
-                }
-                _ => message.to_string(),
-            }
-        }
-        sqlx::Error::Io(e) => e.to_string(),
-        other => other.to_string(),
     }
 }
