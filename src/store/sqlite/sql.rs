@@ -63,8 +63,8 @@ pub(super) fn apply<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind<'q>]) -> Sq
     query
 }
 
-/// Wraps a query of whole event rows so that SQLite returns them as the
-/// One row for a read of many events: the JSON columns (`{"e":[...]}`,
+/// Wraps a query of whole event rows (`rows_sql`) so that SQLite returns
+/// one row for a read of many events: the JSON columns (`{"e":[...]}`,
 /// with `"s"` and `"a"` when `names`), the number of rows whose timestamp is
 /// text or blob (those are left to Rust), the highest position, and the
 /// numbers of each event as text: `version,position,timestamp` after one
