@@ -81,7 +81,7 @@ function assignedExports(jsFile) {
 /**
  * A throw-away application folder whose node_modules/evtstore is `pkgDir`
  * (a symlink), plus node_modules/@types/node. Removed by the returned
- * `remove()`.
+ * `remove()`. The drivers knex and postgres are linked beside it.
  * @param {string} pkgDir
  * @param {string} prefix
  */
@@ -90,6 +90,10 @@ function appFolder(pkgDir, prefix) {
   fs.mkdirSync(path.join(dir, 'node_modules', '@types'), { recursive: true })
   fs.symlinkSync(pkgDir, path.join(dir, 'node_modules', 'evtstore'), 'dir')
   fs.symlinkSync(path.join(ROOT, 'node_modules', '@types', 'node'), path.join(dir, 'node_modules', '@types', 'node'), 'dir')
+  // drivers with their own typings, for programs that configure a provider with them
+  for (const driver of ['knex', 'postgres']) {
+    fs.symlinkSync(path.join(ROOT, 'node_modules', driver), path.join(dir, 'node_modules', driver), 'dir')
+  }
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) }
 }
 
