@@ -291,8 +291,7 @@ type HandlerControls = {
   reset(): void
   /**
    * Handles every event not handled yet, started or not; resolves with the
-   * number of events read. `runningCount` is accepted for evtstore's typings
-   * and has no effect.
+   * number of events read, plus `runningCount` when given (as in evtstore).
    */
   runOnce(runningCount?: number): Promise<number>
   /** One catch-up pass of a started handler (failures go to the provider's onError); nothing when stopped. */

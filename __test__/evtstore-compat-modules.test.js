@@ -44,7 +44,8 @@ test('src/event-handler: EventHandler handles the events of its streams by type,
   const one = new EventHandler({ stream: 'other', bookmark: MemoryBookmark, provider })
   let n = 0
   one.handle('created', async () => void n++)
-  assert.equal(await one.runOnce(1), 1)
+  // as evtstore's, runOnce(n) adds n to the number of events read
+  assert.equal(await one.runOnce(1), 2)
   assert.equal(n, 1)
   one.start()
   await one.stop()
