@@ -175,3 +175,18 @@ for (const resolution of Object.keys(RESOLUTIONS)) {
     assert.deepEqual(original, [], `some imports resolved to the original evtstore (${resolution})`)
   })
 }
+
+test('the files every module path resolves to are in what npm publishes (package.json "files")', { timeout: 60000 }, () => {
+  const res = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8', cwd: ROOT })
+  assert.equal(res.status, 0, `npm pack --dry-run failed:\n${res.stderr}`)
+  const packed = new Set(JSON.parse(res.stdout)[0].files.map((/** @type {{ path: string }} */ f) => f.path))
+  const req = createRequire(path.join(app.dir, 'app.js'))
+  for (const m of modules) {
+    for (const spec of specifiers(m)) {
+      const js = path.relative(ROOT, req.resolve(spec)).split(path.sep).join('/')
+      assert.ok(packed.has(js), `${spec} -> ${js} is not published`)
+      const dts = js.replace(/\.js$/, '.d.ts')
+      assert.ok(packed.has(dts), `${spec} -> ${dts} is not published`)
+    }
+  }
+})
