@@ -139,19 +139,17 @@ export type ProvidedAggregate<E extends Event, A extends Aggregate, S extends st
   persistAggregate?: boolean
 }
 
-type KeysOfUnion<T> = T extends unknown ? keyof T : never
-
-/** Every key a fold result has that the aggregate does not: each must be absent. */
-type NoExtraKeys<R, A> = [Exclude<KeysOfUnion<R>, keyof A | keyof BaseAggregate>] extends [never]
-  ? unknown
-  : { [K in Exclude<KeysOfUnion<R>, keyof A | keyof BaseAggregate>]?: never }
-
-type AggregateOptions<E extends Event, A extends Aggregate, S extends string, R> = {
+type AggregateOptions<E extends Event, A extends Aggregate, S extends string> = {
   /** The stream's name: give it as a literal so that handlers infer event types. */
   stream: S
   /** A new, empty aggregate. */
   create: () => A
-  fold: (ev: E, agg: A & BaseAggregate, meta: EventMeta) => R & NoExtraKeys<R, A>
+  /**
+   * The fields an event changes, merged over the aggregate. Checked as
+   * evtstore checks it (`Partial<A>`): a key the aggregate does not have is
+   * refused only when no returned key is one of its own.
+   */
+  fold: Fold<E, A>
   /** The fold version for persisted copies: change it whenever the fold changes. */
   version?: string
   /** Store a copy of the aggregate with every event (needs `version`). */
@@ -172,15 +170,11 @@ type ProvidedOptions<E extends Event, A extends Aggregate> = StorableAggregate<E
 
 /**
  * Describes an aggregate. Give the event, aggregate and stream types, or let
- * them be inferred (then a fold returning a key the aggregate lacks is an
- * error even next to valid keys).
+ * them be inferred from `create` and `fold`.
  */
-export declare function createAggregate<
-  E extends Event,
-  A extends Aggregate,
-  S extends string,
-  R extends Partial<A> = Partial<A>
->(opts: AggregateOptions<E, A, S, R>): StorableAggregate<E, A, S>
+export declare function createAggregate<E extends Event, A extends Aggregate, S extends string>(
+  opts: AggregateOptions<E, A, S>
+): StorableAggregate<E, A, S>
 
 /** An aggregate bound to a provider, loaded by folding its events. */
 export declare function createProvidedAggregate<E extends Event, A extends Aggregate>(
@@ -295,8 +289,11 @@ type HandlerControls = {
   stop(): Promise<void>
   /** Forgets the in-memory position: the stored bookmark is read again. */
   reset(): void
-  /** Handles every event not handled yet, started or not; resolves with the number of events read. */
-  runOnce(): Promise<number>
+  /**
+   * Handles every event not handled yet, started or not; resolves with the
+   * number of events read, plus `runningCount` when given (as in evtstore).
+   */
+  runOnce(runningCount?: number): Promise<number>
   /** One catch-up pass of a started handler (failures go to the provider's onError); nothing when stopped. */
   run(): Promise<void>
   /** The current position, or where the handler will begin. */
@@ -305,14 +302,30 @@ type HandlerControls = {
   setPosition(position?: any): Promise<void>
 }
 
-/** A single-stream handler (createDomainV1). */
-export type Handler<E extends Event> = HandlerControls & {
+type SingleStreamCallbacks<E extends Event> = {
   handle: <T extends E['type']>(
     type: T,
     cb: (aggregateId: string, event: Ext<E, T>, meta: EventMeta) => any
   ) => void
   handlers: (body: HandlerBody<E>) => void
 }
+
+/**
+ * A single-stream handler with the members evtstore's `Handler` type has, so
+ * that objects of an application's own (test doubles) still fit: their
+ * `stop()` may return nothing. The handlers createDomainV1 makes have every
+ * method of `HandlerControls` (`stop()` returns a Promise there).
+ */
+export type Handler<E extends Event> = SingleStreamCallbacks<E> & {
+  name: string
+  start(): void
+  stop(): void | Promise<void>
+  reset(): void
+  runOnce(runningCount?: number): Promise<number>
+}
+
+/** What createDomainV1's `handler()` returns. */
+type DomainV1Handler<E extends Event> = HandlerControls & SingleStreamCallbacks<E>
 
 // ---------------------------------------------------------------------------
 // Domains
@@ -394,11 +407,16 @@ export type Domain<E extends Event, A extends Aggregate, C extends Command> = {
   retry?: boolean
 }
 
+/** The `Domain` createDomainV1 returns: its `handler()` gives a handler with every method. */
+type DomainV1<E extends Event, A extends Aggregate, C extends Command> = Omit<Domain<E, A, C>, 'handler'> & {
+  handler(bookmark: HandlerBookmark, options?: DomainHandlerOpts): DomainV1Handler<E>
+}
+
 /** evtstore's first domain API. A command handler may not be named `aggregate`. */
 export declare function createDomainV1<Evt extends Event, Agg extends Aggregate, Cmd extends Command>(
   opts: DomainOptions<Evt, Agg>,
   cmd: CommandHandler<Evt, Agg, Cmd>
-): Domain<Evt, Agg, Cmd>
+): DomainV1<Evt, Agg, Cmd>
 
 // ---------------------------------------------------------------------------
 // Standalone handlers and bookmarks

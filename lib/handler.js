@@ -359,15 +359,18 @@ function createEngine(opts) {
 
   const always = () => true
 
-  /** Handles every event not handled yet; resolves with the number read. */
-  function runOnce() {
+  /**
+   * Handles every event not handled yet; resolves with the number read.
+   * @param {number} [runningCount] added to the result, as evtstore's runOnce(runningCount) does
+   */
+  function runOnce(runningCount) {
     if (inCallback) {
       return Promise.reject(
         codedError('INVALID_STATE', 'runOnce() cannot be called from one of this handler\'s own callbacks')
       )
     }
     return withLock(async () => {
-      let total = 0
+      let total = typeof runningCount === 'number' && Number.isFinite(runningCount) ? runningCount : 0
       for (;;) {
         const read = await batch(always)
         total += read

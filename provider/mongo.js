@@ -4,4 +4,7 @@
 // code importing it loads, and every function fails with code NOT_SUPPORTED.
 const { unsupportedProvider } = require('../lib/unsupported')
 
-module.exports = unsupportedProvider('provider/mongo', ['createProvider', 'migrate'])
+const stubs = unsupportedProvider('provider/mongo', ['createProvider', 'migrate'])
+// one assignment per name: Node's ESM loader finds the named exports of a CommonJS module this way
+exports.createProvider = stubs.createProvider
+exports.migrate = stubs.migrate

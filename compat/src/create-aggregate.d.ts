@@ -1,0 +1,2 @@
+// evtstore's src/create-aggregate, backed by this package.
+export { createAggregate, createProvidedAggregate, createPersistedAggregate } from '../../index'

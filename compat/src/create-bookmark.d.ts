@@ -1,0 +1,2 @@
+// evtstore's src/create-bookmark, backed by this package.
+export { createBookmark } from '../../index'

@@ -1,0 +1,2 @@
+// evtstore's src/create-handler, backed by this package.
+export { createHandler } from '../../index'
