@@ -2,7 +2,7 @@
 //! the `Engine` trait, plus SQLite-specific checks (timestamps written by
 //! other programs, missing tables, the knex layout of evtstore 12.0.1).
 
-use std::path::PathBuf;
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use super::batch::decode_events;
 use super::input::{parse_new_events, to_first_version};
 use super::memory::json::MemoryJsonEngine;
 use super::memory::MemoryEngine;
+use super::sqlite::scratch::{open_sqlite, remove_db, temp_db};
 use super::sqlite::{SqliteEngine, SqliteOptions};
 use super::{Engine, EventBatch, NewEvent, StoredEvent, Tables};
 use crate::error::StoreError;
@@ -20,73 +21,6 @@ use crate::store::head::{HeadWaiter, WaitOutcome};
 mod pg_tests;
 
 type Store = Arc<dyn Engine>;
-
-/// Removes the databases earlier test processes left behind (the stores
-/// of the shared suite are dropped without knowing their file): each run
-/// then leaves at most its own.
-fn remove_stale_dbs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix("evtstore-rs-test-") else {
-                continue;
-            };
-            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-                continue;
-            };
-            let alive = pid == std::process::id()
-                || !cfg!(target_os = "linux")
-                || std::path::Path::new("/proc").join(pid.to_string()).exists();
-            if !alive && entry.path().is_file() {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    });
-}
-
-fn temp_db(tag: &str) -> PathBuf {
-    remove_stale_dbs();
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let path = std::env::temp_dir().join(format!(
-        "evtstore-rs-test-{}-{tag}-{n}.sqlite",
-        std::process::id()
-    ));
-    remove_db(&path);
-    path
-}
-
-fn remove_db(path: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(p));
-    }
-}
-
-async fn open_sqlite(path: &std::path::Path) -> SqliteEngine {
-    SqliteEngine::open(SqliteOptions {
-        file: path.display().to_string(),
-        ..Default::default()
-    })
-    .await
-    .expect("open")
-}
-
-async fn new_sqlite() -> Store {
-    let path = temp_db("suite");
-    let engine = open_sqlite(&path).await;
-    engine.migrate(Tables::BOTH).await.expect("migrate");
-    Arc::new(engine)
-}
-
-async fn new_memory() -> Store {
-    Arc::new(MemoryJsonEngine::new())
-}
 
 fn events_json(types: &[&str], timestamp: i64) -> String {
     let items: Vec<serde_json::Value> = types
@@ -485,36 +419,33 @@ async fn concurrent_appends_to_one_aggregate_cannot_both_win(store: Store) {
     );
 }
 
+/// Says which engine a behaviour failed on: the suite runs each behaviour
+/// on every registered engine in turn.
+struct OnEngine(&'static str);
+
+impl Drop for OnEngine {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = writeln!(std::io::stderr(), "  ... on the {} engine", self.0);
+        }
+    }
+}
+
+/// One test per behaviour, run on every engine of
+/// [`crate::store::registry::scratch_engines`]: a new engine is tested by
+/// registering it there, not by editing this suite.
 macro_rules! for_each_engine {
     ($($name:ident),* $(,)?) => {
-        mod memory_engine {
+        mod on_every_engine {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::new_memory().await).await;
-                }
-            )*
-        }
-        mod sqlite_engine {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::new_sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres_engine {
-            use crate::store::Engine;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = super::pg_tests::ScratchDb::create().await else {
-                        return;
-                    };
-                    let engine = db.open_migrated().await;
-                    super::$name(engine.clone()).await;
-                    engine.close().await;
-                    db.finish().await;
+                    for scratch in crate::store::registry::scratch_engines().await {
+                        let on = super::OnEngine(scratch.name);
+                        super::$name(scratch.engine).await;
+                        scratch.finish.await;
+                        drop(on);
+                    }
                 }
             )*
         }

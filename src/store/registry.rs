@@ -65,3 +65,25 @@ pub async fn open(options: StoreOptions) -> Result<Arc<dyn Engine>> {
         ))),
     }
 }
+
+/// A throw-away store of one registered engine, for the shared suites
+/// (test builds only).
+#[cfg(test)]
+pub struct Scratch {
+    pub name: &'static str,
+    pub engine: Arc<dyn Engine>,
+    /// Closes the store and removes what it made.
+    pub finish: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+/// A throw-away store of every registered engine (an engine whose test
+/// server is not running is left out, as its own tests say).
+#[cfg(test)]
+pub async fn scratch_engines() -> Vec<Scratch> {
+    let mut all = vec![
+        crate::store::memory::json::scratch(),
+        crate::store::sqlite::scratch::scratch().await,
+    ];
+    all.extend(crate::store::postgres::scratch::scratch().await);
+    all
+}

@@ -9,6 +9,7 @@ use super::{Appended, Inner, MemoryEngine};
 use crate::error::{Result, StoreError};
 use crate::store::batch::{approx_len, write_event};
 use crate::store::head::Head;
+use crate::store::registry::Scratch;
 use crate::store::{Engine, EventBatch, EventColumns, EventRef, NewEvent, Tables, Wakeups};
 
 /// The index of [`MemoryEngine`] and, by position, each event's timestamp
@@ -158,5 +159,14 @@ impl Engine for MemoryJsonEngine {
 
     async fn max_position(&self) -> Result<i64> {
         Ok(self.index.len() as i64)
+    }
+}
+
+/// An empty store for the shared suite.
+pub(crate) fn scratch() -> Scratch {
+    Scratch {
+        name: "memory",
+        engine: Arc::new(MemoryJsonEngine::new()),
+        finish: Box::pin(async {}),
     }
 }

@@ -61,6 +61,8 @@ mod listen;
 mod migrate;
 mod options;
 mod read;
+#[cfg(test)]
+pub(crate) mod scratch;
 mod sql;
 
 /// Connections of a pool unless `maxConnections` says otherwise (what pg and

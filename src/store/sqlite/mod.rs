@@ -41,6 +41,8 @@ use sql::{bind_rows, json_array_sql, quote_ident, Bind, Statements};
 
 mod errors;
 mod read;
+#[cfg(test)]
+pub(crate) mod scratch;
 mod shared;
 mod sql;
 
