@@ -42,14 +42,13 @@ fn chosen(options: StoreOptions) -> Vec<Opening> {
     chosen
 }
 
-/// The name of the engine the options choose (for the errors of `open`).
+/// The name of the engine the options choose (for the errors of `open`),
+/// "none" unless they choose exactly one.
 pub fn engine_name(options: &StoreOptions) -> &'static str {
-    if options.sqlite.is_some() {
-        "sqlite"
-    } else if options.postgres.is_some() {
-        "postgres"
-    } else {
-        "none"
+    match (&options.sqlite, &options.postgres) {
+        (Some(_), None) => "sqlite",
+        (None, Some(_)) => "postgres",
+        _ => "none",
     }
 }
 

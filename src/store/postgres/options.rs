@@ -125,8 +125,25 @@ pub(crate) fn target(o: &PostgresOptions) -> Result<Target> {
     } else {
         options.host(&o.host)
     };
-    if let Some(password) = &o.password {
+    let password = o
+        .password
+        .clone()
+        .or_else(|| pgpass_password(&o.host, port, &o.database, &o.user));
+    if let Some(password) = &password {
         options = options.password(password);
+    }
+    for (pem, what, kind) in [
+        (&o.ssl_root_cert, "sslRootCert", "CERTIFICATE"),
+        (&o.ssl_cert, "sslCert", "CERTIFICATE"),
+        (&o.ssl_key, "sslKey", "PRIVATE KEY"),
+    ] {
+        // rustls skips what it cannot read; say so before connecting.
+        if pem.as_deref().is_some_and(|pem| !is_pem(pem, kind)) {
+            return Err(invalid(&format!(
+                "{what} is not PEM text holding a {}: pass the file's contents, not its name",
+                kind.to_ascii_lowercase()
+            )));
+        }
     }
     if let Some(pem) = &o.ssl_root_cert {
         options = options.ssl_root_cert_from_pem(pem.as_bytes().to_vec());
@@ -154,6 +171,71 @@ pub(crate) fn target(o: &PostgresOptions) -> Result<Target> {
         database: o.database.clone(),
         connect_timeout,
     })
+}
+
+/// Whether `text` holds a PEM block of this kind (`PRIVATE KEY` also
+/// matches `RSA PRIVATE KEY` and `EC PRIVATE KEY`).
+fn is_pem(text: &str, kind: &str) -> bool {
+    text.lines().any(|line| {
+        line.trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+            .is_some_and(|label| label.ends_with(kind))
+    })
+}
+
+/// The password the password file (`PGPASSFILE`, else `~/.pgpass`) holds
+/// for this connection, read as libpq reads it: ignored when others may
+/// read it; the first line whose host, port, database and user match (`*`
+/// matches anything; a socket connection matches `localhost`).
+fn pgpass_password(host: &str, port: u16, database: &str, user: &str) -> Option<String> {
+    let path = std::env::var_os("PGPASSFILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pgpass")))?;
+    let meta = std::fs::metadata(&path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 {
+            return None;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = std::fs::read_to_string(&path).ok()?;
+    let host = if host.starts_with('/') {
+        "localhost"
+    } else {
+        host
+    };
+    let port = port.to_string();
+    text.lines().find_map(|line| {
+        let fields = pgpass_fields(line)?;
+        let wanted = [host, &port, database, user];
+        fields[..4]
+            .iter()
+            .zip(wanted)
+            .all(|(field, want)| field == "*" || field == want)
+            .then(|| fields[4].clone())
+    })
+}
+
+/// The five fields of a password-file line (`\:` and `\\` unescaped), or
+/// `None` for a comment, a blank line or a malformed one.
+fn pgpass_fields(line: &str) -> Option<Vec<String>> {
+    if line.trim().is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => fields.last_mut()?.push(chars.next().unwrap_or('\\')),
+            ':' if fields.len() < 5 => fields.push(String::new()),
+            c => fields.last_mut()?.push(c),
+        }
+    }
+    (fields.len() == 5).then_some(fields)
 }
 
 /// The `name=value` pairs of libpq's `options` (`-c name=value`,
@@ -275,6 +357,10 @@ pub(crate) fn connect_error(target: &Target, err: sqlx::Error) -> StoreError {
         )),
         sqlx::Error::Protocol(e) => cannot(format!(
             "the server did not answer as PostgreSQL does ({e}): check the port"
+        )),
+        // A certificate or key rustls cannot use: retrying will not help.
+        sqlx::Error::Configuration(e) => cannot(format!(
+            "TLS failed: the certificate or key cannot be used ({e}); check sslCert and sslKey"
         )),
         other => cannot(other.to_string()),
     }
@@ -443,6 +529,53 @@ mod tests {
             );
             assert!(!msg.contains("hunter2xyz"), "{msg}");
         }
+    }
+
+    #[test]
+    fn refuses_what_is_not_pem_and_reads_password_file_lines() {
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let key = "-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----\n";
+        assert!(is_pem(cert, "CERTIFICATE") && is_pem(key, "PRIVATE KEY"));
+        assert!(!is_pem(cert, "PRIVATE KEY") && !is_pem("/etc/ssl/ca.pem", "CERTIFICATE"));
+        for o in [
+            PostgresOptions {
+                ssl_root_cert: Some("/etc/ssl/ca.pem".into()),
+                ..options()
+            },
+            PostgresOptions {
+                ssl_cert: Some(key.into()),
+                ..options()
+            },
+            PostgresOptions {
+                ssl_key: Some(cert.into()),
+                ..options()
+            },
+        ] {
+            let err = target(&o).expect_err("not PEM");
+            assert_eq!(err.code(), "INVALID_ARGUMENT");
+            assert!(err.to_string().contains("not PEM text"), "{err}");
+        }
+        assert!(target(&PostgresOptions {
+            ssl_root_cert: Some(cert.into()),
+            ssl_cert: Some(cert.into()),
+            ssl_key: Some(key.into()),
+            ..options()
+        })
+        .is_ok());
+
+        assert_eq!(
+            pgpass_fields(r"db\:1:5432:*:bob:pa\:ss\\w").expect("five fields"),
+            vec!["db:1", "5432", "*", "bob", r"pa:ss\w"]
+        );
+        for skipped in ["", "# host:5432:db:u:p", "host:5432:db:u"] {
+            assert!(pgpass_fields(skipped).is_none(), "{skipped}");
+        }
+        // as in libpq, the password is the rest of the line
+        assert_eq!(pgpass_fields("a:b:c:d:e:f").expect("five")[4], "e:f");
+        let config = sqlx::Error::Configuration("no keys found pem file".into());
+        let err = connect_error(&target(&options()).expect("valid"), config);
+        assert_eq!(err.code(), "CANNOT_CONNECT");
+        assert!(!err.retryable(), "{err}");
     }
 
     #[test]
