@@ -4,6 +4,8 @@ const path = require('path')
 const { codedError } = require('./errors')
 
 const ADDON = path.join(__dirname, '..', 'native', 'evtstore-rs.node')
+/** This machine, as the messages name it. */
+const PLATFORM = `${process.platform}-${process.arch} (Node ${process.versions.node})`
 
 /**
  * The addon's exports and types, as `npm run build` generates them.
@@ -42,9 +44,14 @@ function loadNative() {
     const err = codedError(
       'NATIVE_MISSING',
       missing
-        ? `evtstore-rs: the native addon was not built (${ADDON} is missing): run npm install / npm run build`
-        : `evtstore-rs: the native addon at ${ADDON} could not be loaded (${cause && /** @type {any} */ (cause).message}): ` +
-            'rebuild it for this platform and Node version with npm run build'
+        ? `evtstore-rs: the native addon for ${PLATFORM} was not built (${ADDON} is missing). ` +
+            'It is compiled when the package is installed; if your package manager skipped the install script ' +
+            '(pnpm 10 does by default), run `pnpm approve-builds` and then `pnpm rebuild evtstore-rs` ' +
+            '(with npm: `npm rebuild evtstore-rs`; in this repository: `npm run build`). ' +
+            'Building needs a Rust toolchain: install it from https://rustup.rs if `cargo --version` fails.'
+        : `evtstore-rs: the native addon at ${ADDON} could not be loaded on ${PLATFORM} ` +
+            `(${cause && /** @type {any} */ (cause).message}): rebuild it for this platform and Node version ` +
+            'with `npm rebuild evtstore-rs` (in this repository: `npm run build`).'
     )
     err.cause = cause
     loadError = err

@@ -3,6 +3,7 @@
 // which engine adapter) and which tables. knex itself is never required here.
 
 const { codedError } = require('../errors')
+const { AVAILABLE } = require('../unsupported')
 const { describe } = require('../util')
 const { tableName } = require('./tables')
 
@@ -47,8 +48,7 @@ function notSupported(client) {
   return codedError(
     'NOT_SUPPORTED',
     `evtstore-rs knex provider: the knex client "${clientName(client)}" is not supported yet; ` +
-      'this version stores events through knex only for SQLite (clients sqlite3 and better-sqlite3). ' +
-      'Available providers: evtstore/provider/memory, evtstore/provider/sqlite and evtstore/provider/knex (SQLite).'
+      `this version stores events through knex only for SQLite. ${AVAILABLE}`
   )
 }
 

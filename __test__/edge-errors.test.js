@@ -1,0 +1,74 @@
+'use strict'
+// The errors a new user meets first say what happened and what to do: a
+// missing native addon (an install script the package manager skipped), and
+// a provider path that this version does not ship yet.
+
+const { describe, it } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawnSync } = require('node:child_process')
+
+const ROOT = path.join(__dirname, '..')
+
+describe('errors at the edges', () => {
+  it('a missing addon is NATIVE_MISSING naming the platform, pnpm approve-builds / rebuild, npm rebuild and Rust', () => {
+    // a copy of the package without native/: what a skipped install script leaves
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evtstore-rs-no-addon-'))
+    try {
+      for (const entry of ['index.js', 'lib', 'provider', 'package.json']) {
+        fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true })
+      }
+      const script =
+        "const { createProvider } = require('./provider/sqlite');" +
+        "try { createProvider({ file: ':memory:' }); console.log('no error') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }"
+      const run = spawnSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8' })
+      assert.equal(run.status, 0, run.stderr)
+      const err = JSON.parse(run.stdout.trim())
+      assert.equal(err.code, 'NATIVE_MISSING')
+      for (const needle of [`${process.platform}-${process.arch}`, 'pnpm approve-builds', 'pnpm rebuild evtstore-rs', 'npm rebuild evtstore-rs', 'rustup.rs']) {
+        assert.ok(err.message.includes(needle), `${needle} missing from: ${err.message}`)
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('NOT_SUPPORTED names every provider path this package has, saying which work', () => {
+    const { createProvider } = require('../provider/mongo')
+    let message = ''
+    try {
+      createProvider({})
+    } catch (e) {
+      assert.equal(/** @type {any} */ (e).code, 'NOT_SUPPORTED')
+      message = /** @type {any} */ (e).message
+    }
+    const providers = fs
+      .readdirSync(path.join(ROOT, 'provider'))
+      .filter((f) => f.endsWith('.js') && !['util.js', 'error.js'].includes(f))
+      .map((f) => `evtstore/provider/${f.slice(0, -3)}`)
+    assert.ok(providers.length >= 8)
+    for (const p of providers) assert.ok(message.includes(p), `${p} missing from: ${message}`)
+    assert.match(message, /Not yet: .*MySQL/)
+  })
+
+  it('knex with a client that is not supported yet gives the same complete list', async () => {
+    const knex = require('knex')({ client: 'pg', connection: 'postgres://u@127.0.0.1:1/db' })
+    try {
+      const { createProvider } = require('../provider/knex')
+      let err = null
+      try {
+        createProvider({ events: () => knex('events'), bookmarks: () => knex('bookmarks') })
+      } catch (e) {
+        err = /** @type {any} */ (e)
+      }
+      assert.equal(err && err.code, 'NOT_SUPPORTED')
+      for (const p of ['evtstore/provider/pg', 'evtstore/provider/postgres', 'evtstore/provider/sqlite', 'evtstore/provider/mongo']) {
+        assert.ok(err.message.includes(p), `${p} missing from: ${err.message}`)
+      }
+    } finally {
+      await knex.destroy()
+    }
+  })
+})
