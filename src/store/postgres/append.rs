@@ -3,10 +3,13 @@
 //! own rows after a broken connection.
 
 use std::collections::HashMap;
+#[cfg(test)]
 use std::sync::atomic::Ordering;
 
 use sqlx::postgres::{PgConnection, PgDatabaseError, PgRow};
-use sqlx::{Connection, Row};
+#[cfg(test)]
+use sqlx::Connection;
+use sqlx::Row;
 
 use super::conns::{retrying, MAX_ATTEMPTS};
 use super::errors::{is_lost, version_conflict, Table};
@@ -15,17 +18,19 @@ use super::PostgresEngine;
 use crate::error::{Result, StoreError};
 use crate::store::group::Waiting;
 
-/// How an append is written (only the default is used outside tests and
-/// measurements).
+/// How an append is written: the product knows only `Locked`; the others
+/// exist in test builds, for comparison and to show what the lock is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendMode {
-    /// One statement: lock, insert, notify (the default).
+    /// One statement: lock, insert, notify.
     Locked = 0,
     /// `BEGIN`, `SELECT pg_advisory_xact_lock`, insert + notify, `COMMIT`:
     /// the same guarantee in four round trips (for comparison).
+    #[cfg(test)]
     TwoStatements = 1,
     /// No lock at all: concurrent appends may become visible out of
     /// position order (to show what the lock is for).
+    #[cfg(test)]
     Unlocked = 2,
 }
 
@@ -48,16 +53,23 @@ const GROUP_MAX_EVENTS: usize = 5_000;
 
 impl PostgresEngine {
     /// Chooses how appends are written (tests and measurements).
+    #[cfg(test)]
     pub fn set_append_mode(&self, mode: AppendMode) {
         self.append_mode.store(mode as u8, Ordering::Relaxed);
     }
 
+    #[cfg(test)]
     pub(super) fn append_mode(&self) -> AppendMode {
         match self.append_mode.load(Ordering::Relaxed) {
             1 => AppendMode::TwoStatements,
             2 => AppendMode::Unlocked,
             _ => AppendMode::Locked,
         }
+    }
+
+    #[cfg(not(test))]
+    pub(super) fn append_mode(&self) -> AppendMode {
+        AppendMode::Locked
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -73,6 +85,7 @@ impl PostgresEngine {
     ) -> std::result::Result<Vec<PgRow>, sqlx::Error> {
         let sql = match mode {
             AppendMode::Locked => &self.sql.append_locked,
+            #[cfg(test)]
             AppendMode::TwoStatements | AppendMode::Unlocked => &self.sql.append_unlocked,
         };
         let query = sqlx::query(sql);
@@ -88,6 +101,7 @@ impl PostgresEngine {
             .bind(timestamps)
             .bind(texts)
             .bind(&self.channel);
+        #[cfg(test)]
         if mode == AppendMode::TwoStatements {
             let mut tx = conn.begin().await?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -96,10 +110,9 @@ impl PostgresEngine {
                 .await?;
             let rows = query.fetch_all(&mut *tx).await?;
             tx.commit().await?;
-            Ok(rows)
-        } else {
-            query.fetch_all(conn).await
+            return Ok(rows);
         }
+        query.fetch_all(conn).await
     }
 
     /// Writes a group led by its first request and answers the others;

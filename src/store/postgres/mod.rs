@@ -31,7 +31,9 @@
 //! that tables with other compatible column types read the same.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+#[cfg(test)]
+use std::sync::atomic::AtomicU8;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -82,6 +84,7 @@ pub struct PostgresEngine {
     lock_key: i64,
     channel: String,
     sql: Statements,
+    #[cfg(test)]
     append_mode: AtomicU8,
     closed: AtomicBool,
     /// Names of unique indexes known to be (or not to be) the version check.
@@ -186,6 +189,7 @@ impl PostgresEngine {
             lock_key: lock_key(&events_table),
             channel: channel_name(&events_table),
             sql,
+            #[cfg(test)]
             append_mode: AtomicU8::new(AppendMode::Locked as u8),
             closed: AtomicBool::new(false),
             version_indexes: Mutex::new(HashMap::new()),

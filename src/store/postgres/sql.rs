@@ -3,6 +3,7 @@
 
 pub(super) struct Statements {
     pub(super) append_locked: String,
+    #[cfg(test)]
     pub(super) append_unlocked: String,
     pub(super) append_group: String,
     pub(super) events_for_rows: String,
@@ -71,6 +72,7 @@ impl Statements {
             insert(true, 2),
             tail("$7")
         );
+        #[cfg(test)]
         let append_unlocked = format!("WITH \"new\" AS ({}), {}", insert(false, 1), tail("$6"));
         // A group of appends on distinct aggregates: `$1` lock key, then one
         // array element per event: `$2` stream, `$3` aggregate id, `$4`
@@ -135,6 +137,7 @@ impl Statements {
             ),
             max_position: format!("SELECT max(\"position\")::int8 FROM {t}"),
             append_locked,
+            #[cfg(test)]
             append_unlocked,
             append_group,
         }

@@ -90,11 +90,34 @@ pub(super) fn json_array_sql(rows_sql: &str, names: bool) -> String {
 }
 
 /// The numbers of [`json_array_sql`]'s last column: each comma-separated
-/// field in turn, NaN for an empty one (NULL).
+/// field in turn, NaN for an empty one (NULL). Nearly every field is an
+/// integer, read here digit by digit (a float parse of each costs a few
+/// percent of a 10,000-event read); anything else goes to the float parser.
 pub(super) fn parse_numbers(text: &str) -> Vec<f64> {
-    text.split(',')
-        .map(|field| field.parse::<f64>().unwrap_or(f64::NAN))
-        .collect()
+    let mut out = Vec::with_capacity(text.len() / 4);
+    for field in text.split(',') {
+        out.push(parse_integer(field).unwrap_or_else(|| field.parse().unwrap_or(f64::NAN)));
+    }
+    out
+}
+
+/// An optional `-` and 1 to 15 digits (exact in an f64), else `None`.
+fn parse_integer(field: &str) -> Option<f64> {
+    let (negative, digits) = match field.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, field),
+    };
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for b in digits.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + i64::from(b - b'0');
+    }
+    Some(if negative { -value } else { value } as f64)
 }
 
 /// Binds the 5 values of each row of an insert.
@@ -119,4 +142,21 @@ pub(super) fn bind_rows<'q>(
 pub(super) fn quote_ident(name: &str) -> String {
     // Names are validated to [A-Za-z0-9_] before they get here.
     format!("\"{name}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_numbers_column() {
+        let numbers = parse_numbers("1,7,1700000000000,,8,,2.5,9,-5,-0,10,8640000000000000");
+        let expected = [1.0, 7.0, 1.7e12, f64::NAN, 8.0, f64::NAN, 2.5, 9.0, -5.0, 0.0, 10.0, 8.64e15];
+        assert_eq!(numbers.len(), expected.len());
+        for (got, want) in numbers.iter().zip(expected) {
+            assert!(got == &want || (got.is_nan() && want.is_nan()), "{got} != {want}");
+        }
+        assert!(parse_numbers("x")[0].is_nan());
+        assert_eq!(parse_integer("1234567890123456"), None, "16 digits go to the float parser");
+    }
 }
