@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
 
-use super::sql::{apply, parse_numbers, Bind, SqliteQuery};
+use super::sql::{apply, numbers_of, Bind, SqliteQuery};
 use super::SqliteEngine;
 use crate::error::{Result, StoreError};
 use crate::store::batch::{event_row, rows_to_json};
@@ -47,22 +47,25 @@ impl SqliteEngine {
             Some(Ok(row)) => {
                 let odd: i64 = row.try_get_unchecked(1).map_err(|e| self.db_error(e))?;
                 if odd == 0 {
-                    let json: Option<&str> =
-                        row.try_get_unchecked(0).map_err(|e| self.db_error(e))?;
+                    let text = |i: usize| -> Result<Option<&str>> {
+                        row.try_get_unchecked(i).map_err(|e| self.db_error(e))
+                    };
                     let max: Option<i64> =
                         row.try_get_unchecked(2).map_err(|e| self.db_error(e))?;
-                    let numbers: Option<&str> =
-                        row.try_get_unchecked(3).map_err(|e| self.db_error(e))?;
-                    if let Some(max) = max {
-                        self.head.publish(max);
-                    }
-                    return Ok(match (json, numbers) {
-                        (Some(json), Some(numbers)) => EventBatch {
+                    let numbers = match (text(3)?, text(4)?, text(5)?) {
+                        (Some(v), Some(p), Some(t)) => numbers_of(v, p, t),
+                        _ => None,
+                    };
+                    // numbers it cannot read: the rows path below says why
+                    if let (Some(json), Some(numbers)) = (text(0)?, numbers) {
+                        if let Some(max) = max {
+                            self.head.publish(max);
+                        }
+                        return Ok(EventBatch {
                             json: json.to_string(),
-                            numbers: parse_numbers(numbers),
-                        },
-                        _ => EventBatch::empty(names),
-                    });
+                            numbers,
+                        });
+                    }
                 }
             }
             Some(Err(e)) => match self.db_error(e) {
