@@ -1,8 +1,9 @@
 'use strict'
 // What users can see of the values evtstore 12.0.1 hands out, compared with
-// ours on the same store: the StoreEvents of the providers (in memory, and on
+// ours on the same store: the StoreEvents of the providers (in memory, on
 // one SQLite file written and read by evtstore's knex provider with sqlite3
-// and by ours), the errors, and what the handler methods return. Where ours is
+// and by ours, and on PostgreSQL through provider/pg and provider/postgres),
+// the errors, and what the handler methods return. Where ours is
 // different on purpose, the test pins the difference that docs/differences.md
 // describes, so that a change on either side shows up here.
 const { test, after } = require('node:test')
@@ -58,7 +59,8 @@ async function exercise(p) {
   const created = p.createEvents('users', 'u1', 3, [{ type: 'd', n: 4 }])
   const eventsFor = await p.getEventsFor('users', 'u1')
   const eventsFrom = await p.getEventsFrom(['users', 'posts'], 0)
-  const last = await p.getLastEventFor('users', 'u1')
+  // evtstore 12.0.1's provider/postgres fails here (docs/differences.md): kept as the error
+  const last = await p.getLastEventFor('users', 'u1').catch((/** @type {any} */ err) => err)
   const unknownBookmark = await p.getPosition('never-set')
   await p.setPosition('bm', eventsFrom[1].position)
   const bookmark = await p.getPosition('bm')
@@ -194,3 +196,69 @@ test('handlers: stop() returns undefined on evtstore and a Promise of undefined 
   assert.deepEqual(theirs.internals, { domain: true, standalone: true, v1: false })
   assert.deepEqual(mine.internals, all(false))
 })
+
+// PostgreSQL: evtstore's provider/pg (node-postgres) and provider/postgres
+// (postgres.js), and ours with the same driver object, on one database each.
+const pgServer = require('./pg-server')
+const pgNeed = pgServer.pgRequirement()
+
+for (const driver of ['pg', 'postgres']) {
+  test(
+    `PostgreSQL through provider/${driver}: what evtstore and ours hand out for the same rows`,
+    pgNeed.skip ? { skip: pgNeed.skip } : {},
+    async () => {
+      if (pgNeed.fail) throw new Error(pgNeed.fail)
+      const db = await pgServer.createDatabase()
+      cleanups.push(() => db.drop())
+      const theirModule = require(path.join(ORIGINAL, `provider/${driver}`))
+      const ourModule = require(path.join(ROOT, `provider/${driver}`))
+      let options
+      if (driver === 'pg') {
+        const { Pool } = require('pg')
+        const pool = new Pool({ connectionString: db.url, max: 2 })
+        cleanups.push(() => pool.end())
+        options = { client: pool, events: 'events', bookmarks: 'bookmarks' }
+      } else {
+        const postgres = require('postgres')
+        const sql = postgres(db.url, { max: 2, onnotice() {} })
+        cleanups.push(() => sql.end({ timeout: 1 }))
+        options = { sql, events: 'events', bookmarks: 'bookmarks' }
+      }
+      await theirModule.migrate(options)
+      const theirs = await exercise(theirModule.createProvider(options))
+      const mineProvider = ourModule.createProvider(options)
+      cleanups.push(() => mineProvider.close())
+      const mine = {
+        eventsFor: await mineProvider.getEventsFor('users', 'u1'),
+        eventsFrom: await mineProvider.getEventsFrom(['users', 'posts'], 0),
+        last: await mineProvider.getLastEventFor('users', 'u1'),
+        bookmark: await mineProvider.getPosition('bm'),
+      }
+      // ours: every field as the typings say, positions numbers
+      for (const ev of [...mine.eventsFor, ...mine.eventsFrom, mine.last]) assert.deepEqual(shape(ev), STORE_EVENT)
+      assert.equal(kind(mine.bookmark), 'number')
+      // evtstore: what its driver gives for a bigint column (pg: a string; postgres.js: a string too), pinned
+      if (driver === 'postgres') {
+        // evtstore's postgres.js provider quotes the stream as a column name there
+        assert.match(String(theirs.last && theirs.last.message), /column "users" does not exist/)
+        theirs.last = theirs.eventsFor[theirs.eventsFor.length - 1]
+      }
+      const theirKinds = new Set([...theirs.eventsFor, ...theirs.eventsFrom, theirs.last].map((ev) => kind(ev.position)))
+      const theirBookmark = kind(theirs.bookmark)
+      assert.deepEqual([...theirKinds], [THEIR_PG_POSITION[driver]], `evtstore ${driver} positions`)
+      assert.equal(theirBookmark, THEIR_PG_BOOKMARK[driver], `evtstore ${driver} bookmark`)
+      // the same rows and values either way
+      const plain = (/** @type {any[]} */ list) =>
+        list.map((e) => ({ ...e, position: Number(e.position), timestamp: new Date(e.timestamp).getTime() }))
+      assert.deepEqual(plain(mine.eventsFrom), plain(theirs.eventsFrom))
+      assert.deepEqual(plain(mine.eventsFor), plain(theirs.eventsFor))
+      assert.equal(mine.bookmark, Number(theirs.bookmark))
+      for (const ev of [...theirs.eventsFor, theirs.last]) assert.equal(kind(ev.timestamp), 'Date')
+    }
+  )
+}
+
+/** The JS kind of `position` evtstore's PostgreSQL providers hand out (docs/differences.md). */
+const THEIR_PG_POSITION = { pg: 'string', postgres: 'string' }
+/** The JS kind of a stored bookmark position from evtstore's PostgreSQL providers. */
+const THEIR_PG_BOOKMARK = { pg: 'string', postgres: 'string' }
