@@ -398,3 +398,92 @@ describe('data compatibility with evtstore@12.0.1', () => {
     assert.deepEqual(seen, [4, 5])
   })
 })
+
+describe('SQLite durability', () => {
+  /**
+   * Runs fixtures/append-then-wait.js on `file`, kills it (SIGKILL) as soon as
+   * it reports its third resolved append, and resolves with the last version
+   * it reported.
+   */
+  async function appendThenKill(/** @type {string} */ file, /** @type {string} */ synchronous) {
+    const { spawn } = require('node:child_process')
+    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'append-then-wait.js'), file, synchronous, '5'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    const exited = new Promise((resolve) => child.on('exit', resolve))
+    const acknowledged = await new Promise((resolve, reject) => {
+      let out = ''
+      child.stdout.on('data', (d) => {
+        out += d
+        const lines = out.split('\n').filter(Boolean)
+        if (lines.length >= 3) {
+          child.kill('SIGKILL')
+          resolve(Number(lines[lines.length - 1]))
+        }
+      })
+      exited.then((code) => reject(new Error(`child exited (${code}) before 3 appends: ${stderr}`)))
+    })
+    await exited
+    return acknowledged
+  }
+
+  for (const synchronous of ['full', 'normal']) {
+    it(`synchronous '${synchronous}': a process killed right after an append resolved leaves that append on disk`, T, async () => {
+      const dir = tempDir()
+      try {
+        const file = path.join(dir, 'crash.sqlite')
+        const sqlite = providerModule('sqlite')
+        await sqlite.migrate({ file })
+        const acknowledged = await appendThenKill(file, synchronous)
+        const p = sqlite.createProvider({ file })
+        try {
+          const versions = (await p.getEventsFor('users', 'u1')).map((e) => e.version)
+          assert.ok(versions.length >= acknowledged, `${acknowledged} acknowledged, ${versions.length} found`)
+          assert.equal(versions.length % 10, 0, 'an append is all or none')
+          assert.deepEqual(
+            versions,
+            Array.from({ length: versions.length }, (_, i) => i + 1)
+          )
+        } finally {
+          await closeProvider(p)
+        }
+      } finally {
+        removeDir(dir)
+      }
+    })
+  }
+
+  it('synchronous and journalMode take only the documented values, and knex takes them too', T, async () => {
+    const sqlite = providerModule('sqlite')
+    for (const bad of [{ synchronous: 'off' }, { synchronous: 'FULL' }, { journalMode: 'memory' }, { synchronous: 2 }]) {
+      assert.throws(
+        () => sqlite.createProvider({ file: ':memory:', ...bad }),
+        (/** @type {any} */ e) => e.code === 'INVALID_ARGUMENT' && /synchronous|journalMode/.test(e.message)
+      )
+    }
+    const dir = tempDir()
+    const knex = knexInstance('sqlite3', path.join(dir, 'k.sqlite'))
+    try {
+      const knexProvider = providerModule('knex')
+      await knexProvider.migrate({ client: knex, events: 'events', bookmarks: 'bookmarks', synchronous: 'normal' })
+      const p = knexProvider.createProvider({
+        events: () => knex('events'),
+        bookmarks: () => knex('bookmarks'),
+        synchronous: 'normal',
+        journalMode: 'wal',
+      })
+      await p.append('s', 'a', 1, [{ type: 'x' }])
+      assert.equal((await p.getEventsFor('s', 'a')).length, 1)
+      await closeProvider(p)
+      assert.throws(
+        () => knexProvider.createProvider({ events: () => knex('events'), bookmarks: () => knex('bookmarks'), synchronous: 'off' }),
+        (/** @type {any} */ e) => e.code === 'INVALID_ARGUMENT'
+      )
+    } finally {
+      await knex.destroy()
+      removeDir(dir)
+    }
+  })
+})

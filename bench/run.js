@@ -10,7 +10,7 @@
 // of load on the machine hits both. Reported: median, min–max, and the ratio
 // original/ours of the medians (> 1: evtstore-rs is faster).
 //
-// Usage: node run.js [--quick] [--reps N] [--stores memory,sqlite,pg,knex-sqlite]
+// Usage: node run.js [--quick] [--reps N] [--stores memory,sqlite,pg,knex-sqlite,sqlite-normal]
 //                    [--only REGEX] [--set key=value] [--out FILE] [--timeout S] [--list]
 // Env:   EVTSTORE_BENCH_PG_URL  a PostgreSQL URL: adds the 'pg' store
 //        EVTSTORE_BENCH_OURS  measure another evtstore-rs checkout than this one
@@ -36,14 +36,19 @@ const STORE_NAME = {
   memory: 'memory',
   sqlite: 'SQLite file',
   'knex-sqlite': 'SQLite file (ours via knex)',
+  'sqlite-normal': "SQLite file, ours with synchronous: 'normal' (not durable on a power cut)",
   pg: 'PostgreSQL',
 }
+/** The SQLite stores: the same data and scenarios as 'sqlite'. */
+const SQLITE_STORES = ['sqlite', 'knex-sqlite', 'sqlite-normal']
+/** @param {string} store the store whose scenarios and targets it shares */
+const baseStore = (store) => (SQLITE_STORES.includes(store) ? 'sqlite' : store)
 
 function usage() {
   return `node run.js [options]
   --quick            tiny sizes and 2 repetitions: a smoke run of a few seconds (BENCH_QUICK=1)
   --reps N           repetitions per scenario and implementation (default 5; BENCH_REPS)
-  --stores LIST      comma-separated: memory, sqlite, pg, knex-sqlite
+  --stores LIST      comma-separated: memory, sqlite, pg, knex-sqlite, sqlite-normal
                      (default memory,sqlite, plus pg when EVTSTORE_BENCH_PG_URL is set)
   --only REGEX       scenarios whose id matches (see --list)
   --set key=value    override a size (e.g. --set catchup=5000, --set memStored=[0,1000])
@@ -179,7 +184,7 @@ async function main() {
 
   /** the jobs of one repetition: [scenario, store] */
   const jobs = []
-  for (const s of scenarios) for (const store of opts.stores) if (s.stores.includes(store === 'knex-sqlite' ? 'sqlite' : store)) jobs.push({ s, store })
+  for (const s of scenarios) for (const store of opts.stores) if (s.stores.includes(baseStore(store))) jobs.push({ s, store })
   if (jobs.length === 0) throw new Error('no scenario selected')
 
   const started = Date.now()
@@ -201,7 +206,7 @@ async function main() {
     // SQLite templates, made once (untimed)
     const templates = new Map()
     for (const { s, store } of jobs) {
-      if (store !== 'sqlite' && store !== 'knex-sqlite') continue
+      if (!SQLITE_STORES.includes(store)) continue
       const ds = s.dataset(z)
       if (!templates.has(ds)) {
         process.stdout.write(`preparing SQLite data ${ds} ... `)
@@ -220,7 +225,7 @@ async function main() {
           runNo++
           const spec = { scenario: s.id, impl, store, size, overrides: opts.overrides }
           let file
-          if (store === 'sqlite' || store === 'knex-sqlite') {
+          if (SQLITE_STORES.includes(store)) {
             file = path.join(dataDir, `run-${impl}.sqlite`)
             data.copyTemplate(templates.get(s.dataset(z)), file)
             Object.assign(spec, { file })
@@ -302,7 +307,7 @@ function summarize(jobs, results, z) {
       const err = firstError(bucket[impl])
       if (err) notes.push(`${who(impl)} failed ${bucket[impl].filter((x) => x.error).length}/${bucket[impl].length}: ${err}`)
     }
-    const storeKey = store === 'knex-sqlite' ? 'sqlite' : store
+    const storeKey = baseStore(store)
 
     // the target
     let target = '≥ 1× (not slower)'

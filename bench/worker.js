@@ -45,7 +45,7 @@ async function main() {
   const dataset = scenario.dataset(z)
 
   let scratchDir
-  if ((spec.store === 'sqlite' || spec.store === 'knex-sqlite') && !spec.file) {
+  if (['sqlite', 'knex-sqlite', 'sqlite-normal'].includes(spec.store) && !spec.file) {
     // run by hand (profiling): make the data here
     const fs = require('fs')
     const os = require('os')

@@ -1,18 +1,21 @@
 import type { Knex as knex } from 'knex'
 import { Event, ErrorCallback, NativeProvider } from '../index'
+import type { Durability } from './sqlite'
 
 export type Bookmark = {
   bookmark: string
   position: number
 }
 
-export type MigrateOptions = {
+/** With an SQLite client: how the file is written, as provider/sqlite (durable by default). */
+export type MigrateOptions = Durability & {
   client: knex
   events?: string
   bookmarks?: string
 }
 
-export type Options = {
+/** With an SQLite client, `synchronous` and `journalMode` say how the file is written, as provider/sqlite. */
+export type Options = Durability & {
   limit?: number
   onError?: ErrorCallback
   bookmarks: () => knex.QueryBuilder<any, any>

@@ -4,14 +4,16 @@
 
 const { knexClient, builderFrom, notSupported } = require('../lib/engines/knex')
 const { isSqliteKnex, fromKnex } = require('../lib/engines/sqlite/knex')
+const { readDurability } = require('../lib/engines/sqlite')
 const { tableName } = require('../lib/engines/tables')
 const { checkProviderOptions, providerOn } = require('../lib/engines/provider')
 const { migrate: migrateTarget } = require('../lib/engines/shared-stores')
 const { codedError } = require('../lib/errors')
 
 /**
- * evtstore's knex provider signature.
- * @param {{ events: () => any, bookmarks: () => any, limit?: number, onError?: Function }} opts
+ * evtstore's knex provider signature, plus how an SQLite file is written
+ * (`synchronous`, `journalMode`: as provider/sqlite).
+ * @param {{ events: () => any, bookmarks: () => any, limit?: number, onError?: Function, synchronous?: string, journalMode?: string }} opts
  */
 function createProvider(opts) {
   if (!opts || typeof opts !== 'object') {
@@ -33,7 +35,8 @@ function createProvider(opts) {
       TypeError
     )
   }
-  const target = fromKnex(client, { events: events.table, bookmarks: bookmarks.table })
+  const durability = readDurability(opts, 'knex createProvider')
+  const target = fromKnex(client, { events: events.table, bookmarks: bookmarks.table }, durability)
   return providerOn(target, { driver: 'knex', limit: opts.limit, onError: opts.onError })
 }
 
@@ -41,7 +44,7 @@ function createProvider(opts) {
  * Creates the named tables when missing, in the database of the knex instance.
  * Like evtstore, a table that is not named (or named '') is not created.
  *
- * @param {{ client: any, events?: string, bookmarks?: string }} opts
+ * @param {{ client: any, events?: string, bookmarks?: string, synchronous?: string, journalMode?: string }} opts
  */
 async function migrate(opts) {
   const client = knexClient(opts && opts.client)
@@ -53,7 +56,11 @@ async function migrate(opts) {
   const events = tableName(opts.events || 'events', 'events')
   const bookmarks = tableName(opts.bookmarks || 'bookmarks', 'bookmarks')
   // only the tables that are named, as evtstore does
-  await migrateTarget(await fromKnex(client, { events, bookmarks }), { events: !!opts.events, bookmarks: !!opts.bookmarks })
+  const durability = readDurability(opts, 'knex migrate')
+  await migrateTarget(await fromKnex(client, { events, bookmarks }, durability), {
+    events: !!opts.events,
+    bookmarks: !!opts.bookmarks,
+  })
 }
 
 module.exports = { createProvider, migrate }

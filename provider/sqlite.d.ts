@@ -20,14 +20,30 @@ export type Tables = {
   bookmarks?: string
 }
 
+/** How a database file is written (not for ':memory:'). */
+export type Durability = {
+  /**
+   * 'full' (default): an append or bookmark write resolves only once SQLite
+   * synced it to disk. 'normal': faster; appends that resolved may be lost on
+   * a power cut or OS crash, never on a crash of the process.
+   */
+  synchronous?: 'full' | 'normal'
+  /**
+   * 'wal' (default; it stays with the file, and a file on a network share is
+   * not safe in WAL mode) or 'delete' (SQLite's rollback journal).
+   */
+  journalMode?: 'wal' | 'delete'
+}
+
 export type Options = Location &
-  Tables & {
+  Tables &
+  Durability & {
     /** The most events one read returns. */
     limit?: number
     onError?: ErrorCallback
   }
 
-export type MigrateOptions = Location & Tables
+export type MigrateOptions = Location & Tables & Durability
 
 /**
  * A provider on an SQLite database, run by the Rust core. Create the tables

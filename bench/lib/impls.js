@@ -53,7 +53,7 @@ function pgPool(url) {
 
 /**
  * @param {string} impl 'orig' | 'ours' | 'base'
- * @param {string} store 'memory' | 'sqlite' | 'knex-sqlite' | 'pg'
+ * @param {string} store 'memory' | 'sqlite' | 'knex-sqlite' | 'sqlite-normal' | 'pg'
  * @param {{ initEvents?: any[], file?: string, url?: string, events?: string, bookmarks?: string }} ctx
  * @returns {Promise<{ api: any, provider: any, scratch?: () => any, close: () => Promise<void> }>}
  */
@@ -67,13 +67,14 @@ async function open(impl, store, ctx) {
     return { api: root, provider, scratch: () => createProvider(), close: async () => {} }
   }
 
-  if (store === 'sqlite' || store === 'knex-sqlite') {
+  if (store === 'sqlite' || store === 'knex-sqlite' || store === 'sqlite-normal') {
     const file = /** @type {string} */ (ctx.file)
-    if (impl !== 'orig' && store === 'sqlite') {
-      // the native-first form
+    if (impl !== 'orig' && store !== 'knex-sqlite') {
+      // the native-first form; 'sqlite-normal': the option that skips the sync
+      const synchronous = store === 'sqlite-normal' ? 'normal' : 'full'
       const { createProvider, migrate } = providerModule(impl, 'sqlite')
       await migrate({ file })
-      const provider = createProvider({ file })
+      const provider = createProvider({ file, synchronous })
       await provider.ready
       return { api: root, provider, close: () => provider.close() }
     }

@@ -539,6 +539,7 @@ async fn sqlite_rejects_bad_names_and_files() {
             file: ":memory:".into(),
             events: events.map(str::to_string),
             bookmarks: bookmarks.map(str::to_string),
+            ..Default::default()
         })
         .await
         .err()
@@ -750,6 +751,7 @@ async fn sqlite_memory_databases_are_private_and_close_cleanly() {
         file: ":memory:".into(),
         events: Some("ev".into()),
         bookmarks: Some("bm".into()),
+        ..Default::default()
     })
     .await
     .expect("open");
@@ -789,6 +791,7 @@ async fn sqlite_migrate_is_idempotent_and_keeps_data() {
         file: path.display().to_string(),
         events: Some("MyEvents".into()),
         bookmarks: Some("my_bookmarks".into()),
+        ..Default::default()
     })
     .await
     .expect("open");
@@ -898,5 +901,110 @@ async fn sqlite_reports_a_lock_held_too_long_as_busy_not_as_a_conflict() {
     append(&store, "s", "a", 1, &["x"])
         .await
         .expect("free again");
+    remove_db(&path);
+}
+
+// --- SQLite durability and group commit --------------------------------------
+
+#[tokio::test]
+async fn sqlite_files_are_durable_by_default_and_faster_only_when_asked() {
+    let path = temp_db("durable");
+    let open = |synchronous: Option<&str>, journal: Option<&str>| {
+        let file = path.display().to_string();
+        let synchronous = synchronous.map(str::to_string);
+        let journal_mode = journal.map(str::to_string);
+        async move {
+            SqliteEngine::open(SqliteOptions {
+                file,
+                synchronous,
+                journal_mode,
+                ..Default::default()
+            })
+            .await
+        }
+    };
+    // PRAGMA synchronous: 2 is FULL, 1 NORMAL
+    let durable = open(None, None).await.expect("open");
+    assert_eq!(durable.pragma("synchronous").await, "2");
+    assert_eq!(durable.pragma("journal_mode").await, "wal");
+    durable.close().await;
+    let fast = open(Some("normal"), None).await.expect("open");
+    assert_eq!(fast.pragma("synchronous").await, "1");
+    fast.close().await;
+    let rollback = open(Some("full"), Some("delete")).await.expect("open");
+    assert_eq!(rollback.pragma("journal_mode").await, "delete");
+    assert_eq!(rollback.pragma("synchronous").await, "2");
+    rollback.close().await;
+    for (synchronous, journal) in [
+        (Some("off"), None),
+        (None, Some("memory")),
+        (Some("FULL "), None),
+    ] {
+        let err = open(synchronous, journal).await.err().expect("refused");
+        assert_eq!(err.code(), "INVALID_ARGUMENT", "{err}");
+    }
+    remove_db(&path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_appends_share_commits_and_each_stays_all_or_none() {
+    let path = temp_db("group");
+    let engine = Arc::new(open_sqlite(&path).await);
+    engine.migrate(Tables::BOTH).await.expect("migrate");
+    let store: Store = engine.clone();
+    append(&store, "g", "taken", 1, &["a", "b"])
+        .await
+        .expect("seed");
+    let mut tasks = Vec::new();
+    for i in 0..120 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            match i % 4 {
+                // 30 appends race for versions 1..2 of one aggregate
+                0 => append(&store, "g", "race", 1, &["x", "y"]).await,
+                // 30 clash with stored versions: 2..3 of "taken"
+                1 => append(&store, "g", "taken", 2, &["z", "w"]).await,
+                // 60 on aggregates of their own, one of 150 events (chunks)
+                _ if i == 2 => append(&store, "g", &format!("own{i}"), 1, &["e"; 150]).await,
+                _ => append(&store, "g", &format!("own{i}"), 1, &["e", "f", "g"]).await,
+            }
+        }));
+    }
+    let mut won_race = 0;
+    let mut conflicts = 0;
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.expect("task") {
+            Ok(_) => {
+                assert_ne!(i % 4, 1, "an append on stored versions was stored");
+                won_race += usize::from(i % 4 == 0);
+            }
+            Err(e) => {
+                assert_eq!(e.code(), "VERSION_CONFLICT", "{e}");
+                assert!(i % 4 <= 1, "append {i} failed: {e}");
+                conflicts += 1;
+            }
+        }
+    }
+    assert_eq!(won_race, 1, "exactly one append wins versions 1..2");
+    assert_eq!(conflicts, 29 + 30);
+    let events = all_events(&store, &["g"]).await;
+    // 2 seeded + 2 of the race + 150 + 59 * 3 of their own aggregates
+    assert_eq!(events.len(), 2 + 2 + 150 + 59 * 3);
+    let mut by_aggregate: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for ev in &events {
+        by_aggregate
+            .entry(ev.aggregate_id.clone().expect("id"))
+            .or_default()
+            .push(ev.version.expect("version"));
+    }
+    for (id, versions) in by_aggregate {
+        let expected: Vec<i64> = (1..=versions.len() as i64).collect();
+        assert_eq!(versions, expected, "{id}: versions dense, nothing partial");
+    }
+    assert!(
+        engine.groups_written.load(Ordering::Relaxed) > 0,
+        "no appends were written as a group"
+    );
+    engine.close().await;
     remove_db(&path);
 }

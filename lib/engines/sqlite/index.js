@@ -64,22 +64,53 @@ function fileFromUrl(url) {
 }
 
 /**
+ * How a file is written: `synchronous` ('full', the default, or 'normal')
+ * and `journalMode` ('wal', the default, or 'delete'), checked.
+ * @param {any} opts
+ * @param {string} fn for messages
+ * @returns {{ synchronous: string, journalMode: string }}
+ */
+function readDurability(opts, fn) {
+  const pick = (/** @type {string} */ name, /** @type {string[]} */ allowed, /** @type {string} */ why) => {
+    const value = opts[name] === undefined ? allowed[0] : opts[name]
+    if (!allowed.includes(value)) {
+      throw codedError(
+        'INVALID_ARGUMENT',
+        `sqlite ${fn}: "${name}" must be ${allowed.map((a) => `'${a}'`).join(' or ')} (${why}), got ${describe(opts[name])}`,
+        TypeError
+      )
+    }
+    return value
+  }
+  return {
+    synchronous: pick(
+      'synchronous',
+      ['full', 'normal'],
+      "'full', the default: every write is on disk when it resolves; 'normal': faster, a power cut or OS crash may lose writes that resolved"
+    ),
+    journalMode: pick('journalMode', ['wal', 'delete'], "'wal', the default, or 'delete' for SQLite's rollback journal"),
+  }
+}
+
+/**
  * The store of a database file (or ':memory:') and its tables.
  * @param {string} file a checked file name
  * @param {import('../tables').Tables} tables
  * @param {object} [scope] the knex client a ':memory:' database belongs to
+ * @param {{ synchronous: string, journalMode: string }} [durability] how a file is written (readDurability)
  * @returns {import('../shared-stores').StoreTarget}
  */
-function sqliteTarget(file, { events, bookmarks }, scope) {
+function sqliteTarget(file, { events, bookmarks }, scope, durability = { synchronous: 'full', journalMode: 'wal' }) {
   if (file === MEMORY) {
     const options = { sqlite: { file: MEMORY, events, bookmarks } }
     const key = `sqlite\0${MEMORY}\0${events}\0${bookmarks}`
     return scope ? { key, options, scope, migrateOnOpen: true } : { key, options, private: true, migrateOnOpen: true }
   }
   const absolute = path.resolve(file)
+  const { synchronous, journalMode } = durability
   return {
-    key: `sqlite\0${absolute}\0${events}\0${bookmarks}`,
-    options: { sqlite: { file: absolute, events, bookmarks } },
+    key: `sqlite\0${absolute}\0${events}\0${bookmarks}\0${synchronous}\0${journalMode}`,
+    options: { sqlite: { file: absolute, events, bookmarks, synchronous, journalMode } },
   }
 }
 
@@ -110,7 +141,7 @@ function fromSqliteOptions(opts, fn) {
     )
   }
   const file = hasUrl ? fileFromUrl(opts.url) : fileName(opts.file)
-  return sqliteTarget(file, readTables(opts))
+  return sqliteTarget(file, readTables(opts), undefined, readDurability(opts, fn))
 }
 
-module.exports = { fromSqliteOptions, sqliteTarget, fileName, fileFromUrl, MEMORY }
+module.exports = { fromSqliteOptions, sqliteTarget, readDurability, fileName, fileFromUrl, MEMORY }

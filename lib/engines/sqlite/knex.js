@@ -43,10 +43,11 @@ async function knexFile(client) {
  * The store of a knex SQLite instance's database and these tables.
  * @param {any} client the knex Client
  * @param {import('../tables').Tables} tables
+ * @param {{ synchronous: string, journalMode: string }} [durability] how the file is written (readDurability)
  * @returns {Promise<import('../shared-stores').StoreTarget>}
  */
-async function fromKnex(client, tables) {
-  return sqliteTarget(await knexFile(client), tables, client)
+async function fromKnex(client, tables, durability) {
+  return sqliteTarget(await knexFile(client), tables, client, durability)
 }
 
 module.exports = { isSqliteKnex, fromKnex }

@@ -1,7 +1,10 @@
 //! SQLite engine (sqlx). One pool per store; a file is opened in WAL mode
-//! (readers never wait for the writer) with `synchronous = NORMAL` and a 5 s
+//! (readers never wait for the writer; `journalMode: 'delete'` keeps the
+//! rollback journal) with `synchronous = FULL` (an append that resolved was
+//! synced to disk; `synchronous: 'normal'` trades that for speed) and a 5 s
 //! busy timeout; `:memory:` is one private database on one connection kept
-//! open until `close()`.
+//! open until `close()`. Appends that arrive while one is being written are
+//! written together, in one transaction and one sync (`append.rs`).
 //!
 //! Writes (append, bookmarks, migrate) of this process queue on one
 //! in-memory lock per database file, so they never spin in SQLite's busy
@@ -32,6 +35,7 @@ use sqlx::Row;
 use napi_derive::napi;
 
 use crate::error::{Result, StoreError};
+use crate::store::group::GroupQueue;
 use crate::store::head::Head;
 use crate::store::names::validate_sqlite_table_name as validate_table_name;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
@@ -39,6 +43,7 @@ use errors::{absolute, describe_open_error, display_path};
 use shared::{shared_db, SharedDb};
 use sql::{bind_rows, json_array_sql, quote_ident, Bind, Statements};
 
+mod append;
 mod errors;
 mod read;
 #[cfg(test)]
@@ -71,6 +76,40 @@ pub struct SqliteOptions {
     pub events: Option<String>,
     /// Bookmarks table name (default "bookmarks").
     pub bookmarks: Option<String>,
+    /// "full" (default): an append or bookmark write resolves only once
+    /// SQLite synced it to disk. "normal": faster; in WAL mode, writes that
+    /// resolved may be lost on a power cut or an OS crash (never on a crash
+    /// of the process).
+    pub synchronous: Option<String>,
+    /// "wal" (default; stays with the file: other programs see `-wal` and
+    /// `-shm` files, and a file on a network share is not safe) or "delete"
+    /// (SQLite's rollback journal: readers and the writer wait for each
+    /// other).
+    pub journal_mode: Option<String>,
+}
+
+/// [`SqliteOptions::synchronous`] and [`SqliteOptions::journal_mode`],
+/// checked.
+fn durability(options: &SqliteOptions) -> Result<(SqliteSynchronous, SqliteJournalMode)> {
+    let synchronous = match options.synchronous.as_deref() {
+        None | Some("full") => SqliteSynchronous::Full,
+        Some("normal") => SqliteSynchronous::Normal,
+        Some(other) => {
+            return Err(StoreError::invalid_argument(format!(
+                "synchronous must be \"full\" (the default: every write is on disk when it resolves) or \"normal\" (faster; a power cut or OS crash may lose writes that resolved), got \"{other}\""
+            )))
+        }
+    };
+    let journal = match options.journal_mode.as_deref() {
+        None | Some("wal") => SqliteJournalMode::Wal,
+        Some("delete") => SqliteJournalMode::Delete,
+        Some(other) => {
+            return Err(StoreError::invalid_argument(format!(
+                "journalMode must be \"wal\" (the default) or \"delete\" (the rollback journal), got \"{other}\""
+            )))
+        }
+    };
+    Ok((synchronous, journal))
 }
 
 pub struct SqliteEngine {
@@ -83,12 +122,18 @@ pub struct SqliteEngine {
     sql: Statements,
     /// Let SQLite build the JSON of reads (off only in tests, to compare).
     sql_json: AtomicBool,
+    /// Appends waiting for the one being written (group commit).
+    appends: GroupQueue<append::QueuedAppend, Result<Vec<i64>>>,
+    /// Groups written together (tests: that group commit happens).
+    #[cfg(test)]
+    pub(crate) groups_written: std::sync::atomic::AtomicUsize,
 }
 
 impl SqliteEngine {
     /// Opens (and creates when missing) the database. Tables are not
     /// created here: call [`SqliteEngine::migrate`].
     pub async fn open(options: SqliteOptions) -> Result<Self> {
+        let (synchronous, journal) = durability(&options)?;
         let events_table = options.events.unwrap_or_else(|| "events".to_string());
         let bookmarks_table = options.bookmarks.unwrap_or_else(|| "bookmarks".to_string());
         validate_table_name(&events_table, "events")?;
@@ -127,8 +172,8 @@ impl SqliteEngine {
                 connect
                     .filename(&file)
                     .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal),
+                    .journal_mode(journal)
+                    .synchronous(synchronous),
                 SqlitePoolOptions::new().max_connections(FILE_POOL_SIZE),
             )
         };
@@ -189,6 +234,9 @@ impl SqliteEngine {
             head,
             sql,
             sql_json: AtomicBool::new(true),
+            appends: GroupQueue::default(),
+            #[cfg(test)]
+            groups_written: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -244,6 +292,22 @@ impl SqliteEngine {
         tx.commit().await.map_err(|e| self.db_error(e))
     }
 
+    /// A pragma's value on one of the engine's connections (tests).
+    #[cfg(test)]
+    pub(crate) async fn pragma(&self, name: &str) -> String {
+        let row = sqlx::query(&format!("PRAGMA {name}"))
+            .fetch_one(&self.pool)
+            .await
+            .expect("pragma");
+        match row.try_get::<String, _>(0) {
+            Ok(text) => text,
+            Err(_) => row
+                .try_get::<i64, _>(0)
+                .expect("a pragma value")
+                .to_string(),
+        }
+    }
+
     pub fn is_closed(&self) -> bool {
         self.pool.is_closed()
     }
@@ -260,6 +324,61 @@ impl SqliteEngine {
         got.sort_unstable();
         positions.extend(got.into_iter().map(|(_, p)| p));
         Ok(())
+    }
+}
+
+impl SqliteEngine {
+    /// One append written on its own: up to 100 events in one `INSERT ...
+    /// RETURNING` in autocommit mode (atomic, and it takes the write lock
+    /// before reading anything), more in `BEGIN IMMEDIATE`.
+    pub(super) async fn append_alone(
+        &self,
+        stream: &str,
+        aggregate_id: &str,
+        first_version: i64,
+        events: &[NewEvent<'_>],
+    ) -> Result<Vec<i64>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let last_version = first_version + events.len() as i64 - 1;
+        let to_error = |e| self.append_error(e, stream, aggregate_id, first_version, last_version);
+        let mut positions = Vec::with_capacity(events.len());
+        {
+            let _write = self.shared.write_lock.lock().await;
+            if events.len() <= INSERT_CHUNK {
+                // One statement in autocommit mode is atomic on its own and
+                // takes the write lock up front: one round trip.
+                let sql = self.insert_sql(events.len());
+                let query = bind_rows(
+                    sqlx::query(&sql),
+                    stream,
+                    aggregate_id,
+                    first_version,
+                    events,
+                );
+                let rows = query.fetch_all(&self.pool).await.map_err(to_error)?;
+                self.collect_positions(&rows, &mut positions)?;
+            } else {
+                let mut tx = self
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(|e| self.db_error(e))?;
+                for (c, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
+                    let sql = self.insert_sql(chunk.len());
+                    let base = first_version + (c * INSERT_CHUNK) as i64;
+                    let query = bind_rows(sqlx::query(&sql), stream, aggregate_id, base, chunk);
+                    let rows = query.fetch_all(&mut *tx).await.map_err(to_error)?;
+                    self.collect_positions(&rows, &mut positions)?;
+                }
+                tx.commit().await.map_err(|e| self.db_error(e))?;
+            }
+        }
+        if let Some(max) = positions.iter().max() {
+            self.head.publish(*max);
+        }
+        Ok(positions)
     }
 }
 
@@ -310,44 +429,8 @@ impl Engine for SqliteEngine {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let last_version = first_version + events.len() as i64 - 1;
-        let to_error = |e| self.append_error(e, stream, aggregate_id, first_version, last_version);
-        let mut positions = Vec::with_capacity(events.len());
-        {
-            let _write = self.shared.write_lock.lock().await;
-            if events.len() <= INSERT_CHUNK {
-                // One statement in autocommit mode is atomic on its own and
-                // takes the write lock up front: one round trip.
-                let sql = self.insert_sql(events.len());
-                let query = bind_rows(
-                    sqlx::query(&sql),
-                    stream,
-                    aggregate_id,
-                    first_version,
-                    events,
-                );
-                let rows = query.fetch_all(&self.pool).await.map_err(to_error)?;
-                self.collect_positions(&rows, &mut positions)?;
-            } else {
-                let mut tx = self
-                    .pool
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(|e| self.db_error(e))?;
-                for (c, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
-                    let sql = self.insert_sql(chunk.len());
-                    let base = first_version + (c * INSERT_CHUNK) as i64;
-                    let query = bind_rows(sqlx::query(&sql), stream, aggregate_id, base, chunk);
-                    let rows = query.fetch_all(&mut *tx).await.map_err(to_error)?;
-                    self.collect_positions(&rows, &mut positions)?;
-                }
-                tx.commit().await.map_err(|e| self.db_error(e))?;
-            }
-        }
-        if let Some(max) = positions.iter().max() {
-            self.head.publish(*max);
-        }
-        Ok(positions)
+        self.append_grouped(stream, aggregate_id, first_version, events)
+            .await
     }
 
     async fn events_for(
