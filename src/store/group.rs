@@ -85,6 +85,40 @@ impl<Req, Out> GroupQueue<Req, Out> {
         Entry::Queued(turn)
     }
 
+    /// The whole turn of one caller: writes its request alone when nobody
+    /// is writing, otherwise waits until another caller wrote it, or until
+    /// it leads the next group and writes that; then hands the queue on.
+    /// `make` builds the queued copy (only when it queues), `dropped` is
+    /// the answer when the leader of its group went away before writing it.
+    pub async fn write<A, G>(
+        &self,
+        make: impl FnOnce() -> Req,
+        alone: impl FnOnce() -> A,
+        group: impl FnOnce(Vec<Waiting<Req, Out>>) -> G,
+        dropped: impl FnOnce() -> Out,
+    ) -> Out
+    where
+        A: std::future::Future<Output = Out>,
+        G: std::future::Future<Output = Out>,
+    {
+        match self.enter(make) {
+            Entry::Alone => {
+                let out = alone().await;
+                self.hand_off();
+                out
+            }
+            Entry::Queued(turn) => match turn.await {
+                Ok(Turn::Done(out)) => out,
+                Ok(Turn::Lead(waiting)) => {
+                    let out = group(waiting).await;
+                    self.hand_off();
+                    out
+                }
+                Err(_) => dropped(),
+            },
+        }
+    }
+
     /// Puts requests a leader could not take into its group (same key twice,
     /// or over the group's size) back at the front, in their order.
     pub fn defer(&self, waiting: Vec<Waiting<Req, Out>>) {
@@ -133,6 +167,15 @@ impl<Req, Out> GroupQueue<Req, Out> {
                 Err(Turn::Done(_)) => {}
             }
         }
+    }
+}
+
+/// What an append hears when the writer of its group went away before
+/// writing it (its future was dropped): nothing of it was stored.
+pub fn dropped_by_leader(location: &str) -> crate::error::StoreError {
+    crate::error::StoreError::Database {
+        location: location.to_string(),
+        reason: "the append was dropped by the writer of its group before it was written; nothing was stored by it, retry".to_string(),
     }
 }
 

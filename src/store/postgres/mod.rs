@@ -42,7 +42,7 @@ use sqlx::Connection;
 
 use crate::error::{Result, StoreError};
 use crate::store::batch::write_event;
-use crate::store::group::{Entry, GroupQueue, Turn};
+use crate::store::group::{dropped_by_leader, GroupQueue};
 use crate::store::head::Head;
 use crate::store::names::validate_table_name;
 use crate::store::{BoxTask, Engine, EventBatch, NewEvent, Tables, Wakeups};
@@ -310,34 +310,30 @@ impl Engine for PostgresEngine {
                 )
                 .await;
         }
-        let entry = self.appends.enter(|| QueuedAppend {
+        let queued = || QueuedAppend {
             stream: stream.to_string(),
             aggregate_id: aggregate_id.to_string(),
             first_version,
             timestamps: timestamps.clone(),
             texts: texts.iter().map(|t| t.to_string()).collect(),
-        });
-        match entry {
-            Entry::Alone => {
-                let out = self
-                    .append_one(stream, aggregate_id, first_version, &timestamps, &texts, false)
-                    .await;
-                self.appends.hand_off();
-                out
-            }
-            Entry::Queued(turn) => match turn.await {
-                Ok(Turn::Done(out)) => out,
-                Ok(Turn::Lead(group)) => {
-                    let out = self.write_group(group).await;
-                    self.appends.hand_off();
-                    out
-                }
-                Err(_) => Err(StoreError::Database {
-                    location: self.location.clone(),
-                    reason: "the append was dropped by the writer of its group before it was written; nothing was stored by it, retry".to_string(),
-                }),
-            },
-        }
+        };
+        self.appends
+            .write(
+                queued,
+                || {
+                    self.append_one(
+                        stream,
+                        aggregate_id,
+                        first_version,
+                        &timestamps,
+                        &texts,
+                        false,
+                    )
+                },
+                |group| self.write_group(group),
+                || Err(dropped_by_leader(&self.location)),
+            )
+            .await
     }
 
     async fn events_for(

@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteConnection;
 use super::sql::bind_rows;
 use super::{SqliteEngine, INSERT_CHUNK};
 use crate::error::{Result, StoreError};
-use crate::store::group::{Entry, Turn, Waiting};
+use crate::store::group::{dropped_by_leader, Waiting};
 use crate::store::NewEvent;
 
 /// An append waiting for its group: owned copies of what the caller passed.
@@ -47,34 +47,21 @@ impl SqliteEngine {
         first_version: i64,
         events: &[NewEvent<'_>],
     ) -> Result<Vec<i64>> {
-        let entry = self.appends.enter(|| QueuedAppend {
+        let queued = || QueuedAppend {
             stream: stream.to_string(),
             aggregate_id: aggregate_id.to_string(),
             first_version,
             timestamps: events.iter().map(|e| e.timestamp).collect(),
             texts: events.iter().map(|e| e.event.to_string()).collect(),
-        });
-        match entry {
-            Entry::Alone => {
-                let out = self
-                    .append_alone(stream, aggregate_id, first_version, events)
-                    .await;
-                self.appends.hand_off();
-                out
-            }
-            Entry::Queued(turn) => match turn.await {
-                Ok(Turn::Done(out)) => out,
-                Ok(Turn::Lead(group)) => {
-                    let out = self.write_group(group).await;
-                    self.appends.hand_off();
-                    out
-                }
-                Err(_) => Err(StoreError::Database {
-                    location: self.location.clone(),
-                    reason: "the append was dropped by the writer of its group before it was written; nothing was stored by it, retry".to_string(),
-                }),
-            },
-        }
+        };
+        self.appends
+            .write(
+                queued,
+                || self.append_alone(stream, aggregate_id, first_version, events),
+                |group| self.write_group(group),
+                || Err(dropped_by_leader(&self.location)),
+            )
+            .await
     }
 
     /// Writes a group led by its first request, answers the others and
