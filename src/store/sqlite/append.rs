@@ -117,7 +117,16 @@ impl SqliteEngine {
         for w in group {
             let r = &w.request;
             self.execute(&mut tx, "SAVEPOINT \"append\"").await?;
-            match self.insert(&mut tx, r).await {
+            let inserted = self
+                .insert_chunks(
+                    &mut tx,
+                    &r.stream,
+                    &r.aggregate_id,
+                    r.first_version,
+                    &r.events(),
+                )
+                .await;
+            match inserted {
                 Ok(positions) => {
                     self.execute(&mut tx, "RELEASE \"append\"").await?;
                     results.push(Ok(positions));
@@ -153,17 +162,24 @@ impl SqliteEngine {
             .map_err(|e| self.db_error(e))
     }
 
-    /// One append's rows, in chunks, inside the group's transaction.
-    async fn insert(&self, conn: &mut SqliteConnection, r: &QueuedAppend) -> Result<Vec<i64>> {
-        let events = r.events();
-        let last_version = r.first_version + events.len() as i64 - 1;
+    /// One append's rows in chunks of [`INSERT_CHUNK`], inside a
+    /// transaction (a group's, or a lone append's of more than one chunk).
+    pub(super) async fn insert_chunks(
+        &self,
+        conn: &mut SqliteConnection,
+        stream: &str,
+        aggregate_id: &str,
+        first_version: i64,
+        events: &[NewEvent<'_>],
+    ) -> Result<Vec<i64>> {
+        let last_version = first_version + events.len() as i64 - 1;
         let mut positions = Vec::with_capacity(events.len());
         for (c, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
             let sql = self.insert_sql(chunk.len());
-            let base = r.first_version + (c * INSERT_CHUNK) as i64;
-            let query = bind_rows(sqlx::query(&sql), &r.stream, &r.aggregate_id, base, chunk);
+            let base = first_version + (c * INSERT_CHUNK) as i64;
+            let query = bind_rows(sqlx::query(&sql), stream, aggregate_id, base, chunk);
             let rows = query.fetch_all(&mut *conn).await.map_err(|e| {
-                self.append_error(e, &r.stream, &r.aggregate_id, r.first_version, last_version)
+                self.append_error(e, stream, aggregate_id, first_version, last_version)
             })?;
             self.collect_positions(&rows, &mut positions)?;
         }

@@ -249,7 +249,7 @@ impl SqliteEngine {
     /// the layout evtstore 12.0.1 creates through knex (whose migrate
     /// creates only the tables it is given names of). Idempotent; never
     /// drops anything.
-    async fn migrate_tables(&self, events: bool, bookmarks: bool) -> Result<()> {
+    async fn migrate_tables(&self, tables: Tables) -> Result<()> {
         let t = quote_ident(&self.events_table);
         let b = quote_ident(&self.bookmarks_table);
         let lower = self.events_table.to_ascii_lowercase();
@@ -270,10 +270,10 @@ impl SqliteEngine {
             "CREATE TABLE IF NOT EXISTS {b} (\"bookmark\" varchar(255), \"position\" bigint, primary key (\"bookmark\"))"
         );
         let mut statements: Vec<&str> = Vec::new();
-        if events {
+        if tables.events {
             statements.extend(events_statements.iter().map(String::as_str));
         }
-        if bookmarks {
+        if tables.bookmarks {
             statements.push(&bookmarks_statement);
         }
         let _write = self.shared.write_lock.lock().await;
@@ -365,13 +365,9 @@ impl SqliteEngine {
                     .begin_with("BEGIN IMMEDIATE")
                     .await
                     .map_err(|e| self.db_error(e))?;
-                for (c, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
-                    let sql = self.insert_sql(chunk.len());
-                    let base = first_version + (c * INSERT_CHUNK) as i64;
-                    let query = bind_rows(sqlx::query(&sql), stream, aggregate_id, base, chunk);
-                    let rows = query.fetch_all(&mut *tx).await.map_err(to_error)?;
-                    self.collect_positions(&rows, &mut positions)?;
-                }
+                positions = self
+                    .insert_chunks(&mut tx, stream, aggregate_id, first_version, events)
+                    .await?;
                 tx.commit().await.map_err(|e| self.db_error(e))?;
             }
         }
@@ -389,7 +385,7 @@ impl Engine for SqliteEngine {
     }
 
     async fn migrate(&self, tables: Tables) -> Result<()> {
-        self.migrate_tables(tables.events, tables.bookmarks).await
+        self.migrate_tables(tables).await
     }
 
     async fn close(&self) {
