@@ -32,11 +32,8 @@ impl Store {
     /// pool. Tables are not created: call `migrate()`.
     #[napi(ts_return_type = "Promise<Store>")]
     pub async fn open(options: StoreOptions) -> Reply<Store> {
-        let name = registry::engine_name(&options);
-        Reply::new(
-            name,
-            registry::open(options).await.map(|engine| Store { engine }),
-        )
+        let (name, opened) = registry::open(options).await;
+        Reply::new(name, opened.map(|engine| Store { engine }))
     }
 
     /// The engine's name: "sqlite", "postgres", ...

@@ -30,38 +30,32 @@ fn opening<E: Engine + 'static>(open: impl Future<Output = Result<E>> + Send + '
     Box::pin(async move { Ok(Arc::new(open.await?) as Arc<dyn Engine>) })
 }
 
-/// How to open each engine the options choose.
-fn chosen(options: StoreOptions) -> Vec<Opening> {
+/// Each engine the options choose: its name and how to open it.
+fn chosen(options: StoreOptions) -> Vec<(&'static str, Opening)> {
     let mut chosen = Vec::new();
     if let Some(o) = options.sqlite {
-        chosen.push(opening(SqliteEngine::open(o)));
+        chosen.push(("sqlite", opening(SqliteEngine::open(o))));
     }
     if let Some(o) = options.postgres {
-        chosen.push(opening(PostgresEngine::open(o)));
+        chosen.push(("postgres", opening(PostgresEngine::open(o))));
     }
     chosen
 }
 
-/// The name of the engine the options choose (for the errors of `open`),
-/// "none" unless they choose exactly one.
-pub fn engine_name(options: &StoreOptions) -> &'static str {
-    match (&options.sqlite, &options.postgres) {
-        (Some(_), None) => "sqlite",
-        (None, Some(_)) => "postgres",
-        _ => "none",
-    }
-}
-
-/// Opens the engine the options choose.
-pub async fn open(options: StoreOptions) -> Result<Arc<dyn Engine>> {
+/// Opens the engine the options choose; also its name, for the errors
+/// ("none" unless the options choose exactly one).
+pub async fn open(options: StoreOptions) -> (&'static str, Result<Arc<dyn Engine>>) {
     let mut chosen = chosen(options);
     let count = chosen.len();
     match (chosen.pop(), count) {
-        (Some(open), 1) => open.await,
-        _ => Err(StoreError::invalid_argument(format!(
-            "Store.open takes the options of exactly one engine ({}), got {count}",
-            ENGINES.join(", ")
-        ))),
+        (Some((name, open)), 1) => (name, open.await),
+        _ => (
+            "none",
+            Err(StoreError::invalid_argument(format!(
+                "Store.open takes the options of exactly one engine ({}), got {count}",
+                ENGINES.join(", ")
+            ))),
+        ),
     }
 }
 
