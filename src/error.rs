@@ -147,6 +147,20 @@ impl StoreError {
         }
     }
 
+    /// A conflict on versions `first` to `last` of an aggregate.
+    pub fn version_conflict(stream: &str, aggregate_id: &str, first: i64, last: i64) -> Self {
+        let detail = if first == last {
+            format!("version {first} already exists")
+        } else {
+            format!("one of versions {first} to {last} already exists")
+        };
+        StoreError::VersionConflict {
+            stream: stream.to_string(),
+            aggregate_id: aggregate_id.to_string(),
+            detail,
+        }
+    }
+
     pub fn invalid_argument(msg: impl Into<String>) -> Self {
         StoreError::InvalidArgument(msg.into())
     }

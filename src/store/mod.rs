@@ -2,15 +2,18 @@
 //! per engine.
 
 pub mod batch;
+pub mod conns;
 pub mod engine;
 pub mod group;
 pub mod head;
 pub mod input;
 pub mod names;
+pub mod pem;
 pub mod registry;
 pub mod timestamp;
 
 pub mod memory;
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 

@@ -41,6 +41,18 @@ fn quote(s: &str) -> String {
     out
 }
 
+/// FNV-1a, 64 bits, for lock keys and names derived from table names: stable across processes, platforms and versions.
+pub fn stable_hash(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in *part {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,11 +11,11 @@ use sqlx::postgres::{PgConnection, PgDatabaseError, PgRow};
 use sqlx::Connection;
 use sqlx::Row;
 
-use super::conns::{retrying, MAX_ATTEMPTS};
-use super::errors::{is_lost, version_conflict, Table};
+use super::errors::{is_lost, Table};
 use super::read::read_timestamp;
 use super::PostgresEngine;
 use crate::error::{Result, StoreError};
+use crate::store::conns::{retrying, MAX_ATTEMPTS};
 use crate::store::group::Waiting;
 
 /// How an append is written: the product knows only `Locked`; the others
@@ -193,7 +193,8 @@ impl PostgresEngine {
             if settled {
                 let r = &w.request;
                 let last = r.first_version + r.texts.len() as i64 - 1;
-                let conflict = version_conflict(&r.stream, &r.aggregate_id, r.first_version, last);
+                let conflict =
+                    StoreError::version_conflict(&r.stream, &r.aggregate_id, r.first_version, last);
                 w.answer(Err(conflict));
             } else {
                 later.push(w);
@@ -315,7 +316,7 @@ impl PostgresEngine {
                     got.sort_unstable();
                     results.push(Ok(got.into_iter().map(|(_, p)| p).collect()));
                 }
-                None => results.push(Err(version_conflict(
+                None => results.push(Err(StoreError::version_conflict(
                     &r.stream,
                     &r.aggregate_id,
                     r.first_version,
@@ -494,7 +495,7 @@ impl PostgresEngine {
             if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
                 match pg.code() {
                     "23505" if self.is_version_index(conn, pg).await => {
-                        return version_conflict(stream, aggregate_id, first, last);
+                        return StoreError::version_conflict(stream, aggregate_id, first, last);
                     }
                     "22003" => {
                         return StoreError::invalid_argument(format!(

@@ -4,11 +4,11 @@ use std::collections::HashMap;
 
 use sqlx::postgres::{PgConnection, PgDatabaseError};
 
-use super::conns::{AcquireError, ACQUIRE_TIMEOUT};
 use super::options::{connect_error, ENGINE};
 use super::sql::{truncate_ident_to, INDEX_COLUMNS_SQL};
 use super::PostgresEngine;
 use crate::error::StoreError;
+use crate::store::conns::{AcquireError, ACQUIRE_TIMEOUT};
 
 /// Which table an operation works on (for `MISSING_TABLE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,24 +211,6 @@ fn shorten(text: &str, max: usize) -> String {
         return text.to_string();
     }
     format!("{}...", truncate_ident_to(text, max))
-}
-
-pub(super) fn version_conflict(
-    stream: &str,
-    aggregate_id: &str,
-    first: i64,
-    last: i64,
-) -> StoreError {
-    let detail = if first == last {
-        format!("version {first} already exists")
-    } else {
-        format!("one of versions {first} to {last} already exists")
-    };
-    StoreError::VersionConflict {
-        stream: stream.to_string(),
-        aggregate_id: aggregate_id.to_string(),
-        detail,
-    }
 }
 
 /// Whether an error means the connection broke (so the operation may be

@@ -3,7 +3,6 @@
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
-use super::conns::retrying;
 use super::errors::Table;
 use super::sql::{
     migrate_lock_key, quote_ident, truncate_ident, truncate_ident_to, HAS_UNIQUE_INDEX_SQL,
@@ -11,6 +10,7 @@ use super::sql::{
 };
 use super::PostgresEngine;
 use crate::error::Result;
+use crate::store::conns::retrying;
 use crate::store::Tables;
 
 impl PostgresEngine {

@@ -42,13 +42,13 @@ use sqlx::Connection;
 
 use crate::error::{Result, StoreError};
 use crate::store::batch::write_event;
+use crate::store::conns::{retrying, Conns};
 use crate::store::group::{dropped_by_leader, GroupQueue};
 use crate::store::head::Head;
 use crate::store::names::validate_table_name;
 use crate::store::{BoxTask, Engine, EventBatch, NewEvent, Tables, Wakeups};
 pub use append::AppendMode;
 use append::QueuedAppend;
-use conns::{retrying, Conns};
 use errors::Table;
 use listen::{hub_for, Hub};
 pub use options::PostgresOptions;
@@ -57,7 +57,6 @@ use sql::Statements;
 pub use sql::{channel_name, lock_key, migrate_lock_key};
 
 mod append;
-mod conns;
 mod errors;
 mod listen;
 mod migrate;
@@ -74,7 +73,7 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 pub const MAX_CONNECTIONS: u32 = 1000;
 
 pub struct PostgresEngine {
-    conns: Conns,
+    conns: Conns<PgConnection>,
     target: Target,
     events_table: String,
     bookmarks_table: String,
@@ -172,7 +171,12 @@ impl PostgresEngine {
             });
         }
 
-        let conns = Conns::new(&target, max_connections as usize, conn);
+        let conns = Conns::new(
+            target.options.clone(),
+            target.connect_timeout,
+            max_connections as usize,
+            conn,
+        );
 
         let location = target.location();
         let hub = hub_for(&target, &events_table);
@@ -219,6 +223,11 @@ impl PostgresEngine {
 
     pub fn is_closed(&self) -> bool {
         self.conns.is_closed()
+    }
+
+    /// Whether an error means the connection broke (for `retrying!`).
+    fn is_lost(&self, err: &sqlx::Error) -> bool {
+        errors::is_lost(err)
     }
 
     fn release(&self) {

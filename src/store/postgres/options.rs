@@ -11,6 +11,7 @@ use napi_derive::napi;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::error::{Result, StoreError};
+use crate::store::pem::check_pems;
 
 /// The engine's name in messages.
 pub(crate) const ENGINE: &str = "PostgreSQL";
@@ -132,19 +133,14 @@ pub(crate) fn target(o: &PostgresOptions) -> Result<Target> {
     if let Some(password) = &password {
         options = options.password(password);
     }
-    for (pem, what, kind) in [
-        (&o.ssl_root_cert, "sslRootCert", "CERTIFICATE"),
-        (&o.ssl_cert, "sslCert", "CERTIFICATE"),
-        (&o.ssl_key, "sslKey", "PRIVATE KEY"),
-    ] {
-        // rustls skips what it cannot read; say so before connecting.
-        if pem.as_deref().is_some_and(|pem| !is_pem(pem, kind)) {
-            return Err(invalid(&format!(
-                "{what} is not PEM text holding a {}: pass the file's contents, not its name",
-                kind.to_ascii_lowercase()
-            )));
-        }
-    }
+    check_pems(
+        &[
+            (&o.ssl_root_cert, "sslRootCert", "CERTIFICATE"),
+            (&o.ssl_cert, "sslCert", "CERTIFICATE"),
+            (&o.ssl_key, "sslKey", "PRIVATE KEY"),
+        ],
+        invalid,
+    )?;
     if let Some(pem) = &o.ssl_root_cert {
         options = options.ssl_root_cert_from_pem(pem.as_bytes().to_vec());
     }
@@ -170,17 +166,6 @@ pub(crate) fn target(o: &PostgresOptions) -> Result<Target> {
         user: o.user.clone(),
         database: o.database.clone(),
         connect_timeout,
-    })
-}
-
-/// Whether `text` holds a PEM block of this kind (`PRIVATE KEY` also
-/// matches `RSA PRIVATE KEY` and `EC PRIVATE KEY`).
-fn is_pem(text: &str, kind: &str) -> bool {
-    text.lines().any(|line| {
-        line.trim()
-            .strip_prefix("-----BEGIN ")
-            .and_then(|rest| rest.strip_suffix("-----"))
-            .is_some_and(|label| label.ends_with(kind))
     })
 }
 
@@ -419,6 +404,7 @@ impl PostgresOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::pem::is_pem;
 
     fn options() -> PostgresOptions {
         PostgresOptions {

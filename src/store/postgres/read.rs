@@ -4,11 +4,11 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{Decode, Postgres, Row, TypeInfo, ValueRef};
 
-use super::conns::retrying;
 use super::errors::Table;
 use super::PostgresEngine;
 use crate::error::Result;
 use crate::store::batch::event_row;
+use crate::store::conns::retrying;
 use crate::store::timestamp::parse_timestamp_text;
 use crate::store::{EventBatch, EventColumns, EventRef};
 

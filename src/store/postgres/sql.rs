@@ -1,6 +1,8 @@
 //! The statements of a store, and the names and keys derived from its
 //! tables.
 
+use crate::store::names::stable_hash;
+
 pub(super) struct Statements {
     pub(super) append_locked: String,
     #[cfg(test)]
@@ -161,27 +163,15 @@ pub(super) fn truncate_ident_to(name: &str, max: usize) -> String {
     name[..end].to_string()
 }
 
-/// FNV-1a, 64 bits: stable across processes, platforms and versions.
-fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in *part {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    hash
-}
-
 /// The advisory lock key of appends to an events table.
 pub fn lock_key(events_table: &str) -> i64 {
-    fnv1a(&[b"evtstore-rs:append:", events_table.as_bytes()]) as i64
+    stable_hash(&[b"evtstore-rs:append:", events_table.as_bytes()]) as i64
 }
 
 /// The advisory lock key of migrate() (one for the whole database, so that
 /// concurrent CREATE TABLEs never race in the catalog).
 pub fn migrate_lock_key() -> i64 {
-    fnv1a(&[b"evtstore-rs:migrate"]) as i64
+    stable_hash(&[b"evtstore-rs:migrate"]) as i64
 }
 
 /// The notification channel of an events table: `evtstore_<table>`, or,
@@ -191,7 +181,7 @@ pub fn channel_name(events_table: &str) -> String {
     if name.len() <= 63 {
         return name;
     }
-    let hash = fnv1a(&[events_table.as_bytes()]);
+    let hash = stable_hash(&[events_table.as_bytes()]);
     format!("{}_{hash:016x}", truncate_ident_to(&name, 63 - 17))
 }
 
@@ -205,7 +195,7 @@ mod tests {
         assert_ne!(lock_key("events"), lock_key("Events"));
         assert_ne!(lock_key("events"), migrate_lock_key());
         // FNV-1a test vector: stable across versions and platforms.
-        assert_eq!(fnv1a(&[b"a"]), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(stable_hash(&[b"a"]), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(channel_name("events"), "evtstore_events");
         let long = "e".repeat(63);
         let ch = channel_name(&long);

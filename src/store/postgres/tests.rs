@@ -54,54 +54,6 @@ async fn sequence_last_value(conn: &mut PgConnection) -> i64 {
 
 // --- no skipped events ---------------------------------------------------------
 
-/// 8 writers append 200 single events each (distinct aggregates, each on
-/// its own connection) while a reader reads from its last position with
-/// limit 50. Returns (positions the reader saw, every stored position).
-async fn race_readers_and_writers(engine: Arc<PostgresEngine>) -> (Vec<i64>, Vec<i64>) {
-    const WRITERS: usize = 8;
-    const EACH: i64 = 200;
-    let done = Arc::new(AtomicUsize::new(0));
-    let mut writers = Vec::new();
-    for w in 0..WRITERS {
-        let store: Store = engine.clone();
-        let done = done.clone();
-        writers.push(tokio::spawn(async move {
-            for v in 1..=EACH {
-                append(&store, "race", &format!("w{w}"), v, &["e"])
-                    .await
-                    .expect("append");
-            }
-            done.fetch_add(1, Ordering::SeqCst);
-        }));
-    }
-    let store: Store = engine.clone();
-    let streams = strings(&["race"]);
-    let mut seen = Vec::new();
-    let mut last = 0;
-    loop {
-        let finished = done.load(Ordering::SeqCst) == WRITERS;
-        let batch = parse(
-            &store
-                .events_from(&streams, last, Some(50))
-                .await
-                .expect("read"),
-        );
-        if batch.is_empty() && finished {
-            break;
-        }
-        for e in &batch {
-            seen.push(e.position);
-            last = e.position;
-        }
-    }
-    for w in writers {
-        w.await.expect("writer");
-    }
-    let all = positions(&all_events(&store, &["race"]).await);
-    assert_eq!(all.len(), WRITERS * EACH as usize);
-    (seen, all)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_a_reader_never_skips_an_event_under_concurrent_appends() {
     let Some(db) = ScratchDb::create().await else {
@@ -125,7 +77,7 @@ async fn pg_a_reader_never_skips_an_event_under_concurrent_appends() {
             .await
             .expect("truncate");
         engine.set_append_mode(mode);
-        let (seen, all) = race_readers_and_writers(engine.clone()).await;
+        let (seen, all) = race_readers_and_writers(engine.clone() as Store).await;
         assert!(
             seen.windows(2).all(|w| w[0] < w[1]),
             "{mode:?}: read out of order"
@@ -270,7 +222,7 @@ async fn pg_without_the_lock_a_reader_skips_events() {
             .execute(&mut db.conn().await)
             .await
             .expect("truncate");
-        let (seen, all) = race_readers_and_writers(engine.clone()).await;
+        let (seen, all) = race_readers_and_writers(engine.clone() as Store).await;
         skipped = all.iter().filter(|p| !seen.contains(p)).count();
     }
     let _ = writeln!(

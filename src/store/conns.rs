@@ -1,27 +1,25 @@
-//! The store's own connections, and the retry of an operation whose
-//! connection broke.
+//! A server engine's own connections (PostgreSQL, MySQL), and the retry of
+//! an operation whose connection broke.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection;
 
-use super::options::Target;
-
 /// How long an operation waits for a free connection of the pool.
-pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts of an operation whose connection broke (idle connections are
 /// stale after a server restart: on the first broken one they are all
 /// discarded, and the next attempt opens a new connection).
-pub(super) const MAX_ATTEMPTS: usize = 3;
+pub const MAX_ATTEMPTS: usize = 3;
 
-/// Runs `$body` (a future using `$conn: &mut PgConnection`) on a
+/// Runs `$body` (a future using `$conn`, a connection of the store) on a
 /// connection of the store, again on another one when its connection broke
 /// (up to [`MAX_ATTEMPTS`] times; only for operations safe to repeat).
-/// Evaluates to `Result<T>`. (Paths are spelled out: the macro expands in
-/// the modules that use it.)
+/// Evaluates to `Result<T>`. The engine (`$self`) has `conns`,
+/// `acquire_error`, `db_error(e, table)` and `is_lost(e)`. (Paths are
+/// spelled out: the macro expands in the modules that use it.)
 macro_rules! retrying {
     ($self:expr, $table:expr, |$conn:ident| $body:expr) => {{
         let mut attempt = 0;
@@ -32,7 +30,7 @@ macro_rules! retrying {
                 Err(e) => break Err($self.acquire_error(e)),
             };
             let result = {
-                let $conn: &mut ::sqlx::postgres::PgConnection = guard.conn();
+                let $conn = guard.conn();
                 $body.await
             };
             match result {
@@ -40,10 +38,10 @@ macro_rules! retrying {
                     guard.healthy();
                     break Ok(v);
                 }
-                Err(e) if $crate::store::postgres::errors::is_lost(&e) => {
+                Err(e) if $self.is_lost(&e) => {
                     // A server restart breaks every idle connection too.
                     $self.conns.discard_idle();
-                    if attempt < $crate::store::postgres::conns::MAX_ATTEMPTS {
+                    if attempt < $crate::store::conns::MAX_ATTEMPTS {
                         continue;
                     }
                     break Err($self.db_error(e, $table));
@@ -56,11 +54,11 @@ macro_rules! retrying {
         }
     }};
 }
-pub(super) use retrying;
+pub(crate) use retrying;
 
 /// Why no connection could be had.
 #[derive(Debug)]
-pub(super) enum AcquireError {
+pub enum AcquireError {
     Closed,
     TimedOut,
     ConnectTimedOut(Duration),
@@ -71,30 +69,36 @@ pub(super) enum AcquireError {
 /// first, new ones opened on demand. (sqlx's pool was measured to add about
 /// 100 us to every statement: it spawns a task and pings the server each
 /// time a connection is handed back.)
-pub(super) struct Conns {
-    options: PgConnectOptions,
+pub struct Conns<C: Connection + 'static> {
+    options: <C as Connection>::Options,
     connect_timeout: Option<Duration>,
-    pub(super) max: usize,
+    pub max: usize,
     permits: tokio::sync::Semaphore,
-    idle: Mutex<Vec<PgConnection>>,
+    idle: Mutex<Vec<C>>,
     closed: AtomicBool,
 }
 
 /// A connection lent out by [`Conns`]. It goes back to the idle list only
 /// when marked [`ConnGuard::healthy`] (the statement ran to its end, so the
 /// connection is in a known state); otherwise it is closed.
-pub(super) struct ConnGuard<'a> {
-    conns: &'a Conns,
-    conn: Option<PgConnection>,
+pub struct ConnGuard<'a, C: Connection + 'static> {
+    conns: &'a Conns<C>,
+    conn: Option<C>,
     healthy: bool,
     _permit: tokio::sync::SemaphorePermit<'a>,
 }
 
-impl Conns {
-    pub(super) fn new(target: &Target, max: usize, first: PgConnection) -> Self {
+impl<C: Connection + 'static> Conns<C> {
+    /// A pool of at most `max` connections, the first one already open.
+    pub fn new(
+        options: <C as Connection>::Options,
+        connect_timeout: Option<Duration>,
+        max: usize,
+        first: C,
+    ) -> Self {
         Conns {
-            options: target.options.clone(),
-            connect_timeout: target.connect_timeout,
+            options,
+            connect_timeout,
             max,
             permits: tokio::sync::Semaphore::new(max),
             idle: Mutex::new(vec![first]),
@@ -102,11 +106,11 @@ impl Conns {
         }
     }
 
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<PgConnection>> {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<C>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(super) async fn acquire(&self) -> std::result::Result<ConnGuard<'_>, AcquireError> {
+    pub async fn acquire(&self) -> std::result::Result<ConnGuard<'_, C>, AcquireError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(AcquireError::Closed);
         }
@@ -119,7 +123,7 @@ impl Conns {
         let conn = match idle {
             Some(conn) => conn,
             None => {
-                let connect = PgConnection::connect_with(&self.options);
+                let connect = C::connect_with(&self.options);
                 match self.connect_timeout {
                     Some(limit) => tokio::time::timeout(limit, connect)
                         .await
@@ -138,16 +142,16 @@ impl Conns {
     }
 
     /// Forgets the idle connections (after one turned out broken).
-    pub(super) fn discard_idle(&self) {
+    pub fn discard_idle(&self) {
         let idle = std::mem::take(&mut *self.idle());
         drop(idle);
     }
 
-    pub(super) fn is_closed(&self) -> bool {
+    pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
-    pub(super) async fn close(&self) {
+    pub async fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.permits.close();
         let idle = std::mem::take(&mut *self.idle());
@@ -157,8 +161,8 @@ impl Conns {
     }
 }
 
-impl ConnGuard<'_> {
-    pub(super) fn conn(&mut self) -> &mut PgConnection {
+impl<C: Connection + 'static> ConnGuard<'_, C> {
+    pub fn conn(&mut self) -> &mut C {
         match self.conn.as_mut() {
             Some(conn) => conn,
             // Only `drop` takes it out.
@@ -166,12 +170,12 @@ impl ConnGuard<'_> {
         }
     }
 
-    pub(super) fn healthy(&mut self) {
+    pub fn healthy(&mut self) {
         self.healthy = true;
     }
 }
 
-impl Drop for ConnGuard<'_> {
+impl<C: Connection + 'static> Drop for ConnGuard<'_, C> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else {
             return;

@@ -1,0 +1,395 @@
+//! MySQL and MariaDB engine (sqlx, TLS through rustls), on evtstore 12.0.1's
+//! knex tables. Each store has its own small pool of connections
+//! ([`Conns`]); reads run again on a new connection when theirs broke.
+//!
+//! **No skipped events.** Auto-increment values are drawn when a row is
+//! inserted, not when it commits, so without care a reader could see
+//! position 8 committed before position 7 and move past 7 for ever. Every
+//! append therefore takes a named lock (`GET_LOCK`, one per database and
+//! events table) inside its INSERT, before any row exists, and releases it
+//! after the INSERT has committed (each append is one autocommit
+//! statement). Appends thus draw and commit their positions one at a time,
+//! in order. A writer that dies holding the lock loses it with its
+//! connection. Writers that do not take the lock (evtstore 12.0.1 itself)
+//! lose that guarantee. Measured cost: see docs/providers/mysql.md.
+//!
+//! **Exact errors.** Only a duplicate key on a unique index over (stream,
+//! aggregate_id, version) is a `VersionConflict` (the index's columns are
+//! looked up, whatever its name); every other failure has its own code.
+//!
+//! **Wake-ups.** MySQL has no LISTEN: a waiting handler probes the highest
+//! position every [`PROBE_EVERY`]; appends of this process move the head
+//! at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::mysql::MySqlConnection;
+use sqlx::{Connection, Row};
+
+use crate::error::{Result, StoreError};
+use crate::store::batch::write_event;
+use crate::store::conns::{retrying, Conns};
+use crate::store::group::{dropped_by_leader, GroupQueue};
+use crate::store::head::Head;
+use crate::store::names::validate_table_name;
+use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
+use append::QueuedAppend;
+use errors::Table;
+pub use options::MysqlOptions;
+use options::{connect_error, target, Target, ENGINE};
+pub use sql::lock_name;
+use sql::Statements;
+
+mod append;
+mod errors;
+mod migrate;
+mod options;
+mod read;
+#[cfg(test)]
+pub(crate) mod scratch;
+mod sql;
+
+/// Connections of a pool unless `maxConnections` says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+/// The most connections one store may open.
+pub const MAX_CONNECTIONS: u32 = 1000;
+/// How often a waiting handler asks for the highest position (an index
+/// lookup): appends of other processes wake it within this.
+const PROBE_EVERY: Duration = Duration::from_millis(20);
+
+pub struct MysqlEngine {
+    pub(crate) conns: Conns<MySqlConnection>,
+    target: Target,
+    events_table: String,
+    bookmarks_table: String,
+    location: String,
+    head: Arc<Head>,
+    lock_name: String,
+    sql: Statements,
+    /// The server may interleave auto-increment values of concurrent
+    /// inserts (`innodb_autoinc_lock_mode = 2`): positions are read back.
+    read_back_positions: bool,
+    /// `auto_increment_increment`: the step between the positions of one
+    /// INSERT.
+    increment: i64,
+    /// Names of unique indexes known to be (or not to be) the version check.
+    version_indexes: Mutex<HashMap<String, bool>>,
+    /// Appends that arrive while one is written wait here and are written
+    /// together (group commit, see `store/group.rs`).
+    appends: GroupQueue<QueuedAppend, Result<Vec<i64>>>,
+    closed: AtomicBool,
+    /// Tests: how many group statements committed.
+    #[cfg(test)]
+    pub(crate) groups_written: std::sync::atomic::AtomicUsize,
+    /// Tests: append without the lock (to show what it is for).
+    #[cfg(test)]
+    pub(crate) unlocked: AtomicBool,
+}
+
+/// The head shared by the stores of this process on one database and
+/// events table.
+fn head_for(key: String) -> Arc<Head> {
+    static HEADS: OnceLock<Mutex<HashMap<String, Weak<Head>>>> = OnceLock::new();
+    let mut heads = HEADS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    heads.retain(|_, head| head.strong_count() > 0);
+    if let Some(head) = heads.get(&key).and_then(Weak::upgrade) {
+        return head;
+    }
+    let head = Arc::new(Head::new());
+    heads.insert(key, Arc::downgrade(&head));
+    head
+}
+
+/// `(major, minor, patch, mariadb)` of a `VERSION()` text such as
+/// "8.0.36" or "10.11.6-MariaDB-0+deb12u1".
+fn parse_version(text: &str) -> (u32, u32, u32, bool) {
+    let mut parts = text
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    let patch = parts.next().unwrap_or(0);
+    (major, minor, patch, text.contains("MariaDB"))
+}
+
+/// Whether the server has what the engine needs (`JSON_TABLE`).
+fn supported(version: (u32, u32, u32, bool)) -> bool {
+    match version {
+        (major, minor, _, true) => (major, minor) >= (10, 6),
+        (major, minor, patch, false) => (major, minor, patch) >= (8, 0, 4),
+    }
+}
+
+impl MysqlEngine {
+    /// Checks the options and table names, connects once (so that a wrong
+    /// host, user, password or database is reported here, with its own
+    /// code), checks the server version and opens the pool. Tables are
+    /// not created here: call [`Engine::migrate`].
+    pub async fn open(options: MysqlOptions) -> Result<Self> {
+        let events_table = options.events.clone().unwrap_or_else(|| "events".into());
+        let bookmarks_table = options
+            .bookmarks
+            .clone()
+            .unwrap_or_else(|| "bookmarks".into());
+        validate_table_name(&events_table, "events")?;
+        validate_table_name(&bookmarks_table, "bookmarks")?;
+        if events_table == bookmarks_table {
+            return Err(StoreError::InvalidName(format!(
+                "the events and bookmarks tables are both named \"{events_table}\": give them different names"
+            )));
+        }
+        let max_connections = match options.max_connections {
+            None => DEFAULT_MAX_CONNECTIONS,
+            Some(n) if n.fract() == 0.0 && (1.0..=f64::from(MAX_CONNECTIONS)).contains(&n) => {
+                n as u32
+            }
+            Some(n) => {
+                return Err(StoreError::invalid_argument(format!(
+                    "maxConnections must be an integer from 1 to {MAX_CONNECTIONS}, got {n}"
+                )))
+            }
+        };
+        let target = target(&options)?;
+        let connect = MySqlConnection::connect_with(&target.options);
+        let connected = match target.connect_timeout {
+            Some(limit) => tokio::time::timeout(limit, connect).await.map_err(|_| {
+                StoreError::CannotConnect {
+                    engine: ENGINE,
+                    tls: false,
+                    server: target.server.clone(),
+                    user: target.user.clone(),
+                    reason: format!(
+                        "no answer within {} s: check the host and port, and that no firewall drops the connection",
+                        limit.as_secs_f64()
+                    ),
+                }
+            })?,
+            None => connect.await,
+        };
+        let mut conn = connected.map_err(|e| connect_error(&target, e))?;
+        let settings = sqlx::query(
+            "SELECT VERSION(), CAST(@@innodb_autoinc_lock_mode AS SIGNED), CAST(@@auto_increment_increment AS SIGNED)",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .and_then(|row| {
+            Ok((
+                row.try_get::<String, _>(0)?,
+                row.try_get::<Option<i64>, _>(1)?,
+                row.try_get::<Option<i64>, _>(2)?,
+            ))
+        });
+        let location = target.location();
+        let (version, lock_mode, increment) = settings.map_err(|e| StoreError::Database {
+            location: location.clone(),
+            reason: format!("cannot read the server's version and settings: {e}"),
+        })?;
+        if !supported(parse_version(&version)) {
+            let _ = conn.close().await;
+            return Err(StoreError::Database {
+                location,
+                reason: format!(
+                    "server version {version} is not supported: use MySQL 8.0.4 or later, or MariaDB 10.6 or later (JSON_TABLE is needed)"
+                ),
+            });
+        }
+        let conns = Conns::new(
+            target.options.clone(),
+            target.connect_timeout,
+            max_connections as usize,
+            conn,
+        );
+        let head = head_for(format!("{location}/{events_table}"));
+        Ok(MysqlEngine {
+            conns,
+            lock_name: lock_name(&target.database, &events_table),
+            sql: Statements::new(&events_table, &bookmarks_table),
+            events_table,
+            bookmarks_table,
+            location,
+            head,
+            read_back_positions: lock_mode.unwrap_or(2) == 2,
+            increment: increment.unwrap_or(1).max(1),
+            version_indexes: Mutex::new(HashMap::new()),
+            appends: GroupQueue::default(),
+            closed: AtomicBool::new(false),
+            #[cfg(test)]
+            groups_written: std::sync::atomic::AtomicUsize::new(0),
+            #[cfg(test)]
+            unlocked: AtomicBool::new(false),
+            target,
+        })
+    }
+
+    /// `mysql://user@host:port/database` (no password), for messages.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Whether an error means the connection broke (for `retrying!`).
+    fn is_lost(&self, err: &sqlx::Error) -> bool {
+        errors::is_lost(err)
+    }
+}
+
+#[async_trait]
+impl Engine for MysqlEngine {
+    fn name(&self) -> &'static str {
+        "mysql"
+    }
+
+    /// Creates the tables and unique indexes that are missing (evtstore
+    /// 12.0.1's knex layout). Idempotent, never drops.
+    async fn migrate(&self, tables: Tables) -> Result<()> {
+        self.migrate_tables(tables).await
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.conns.close().await;
+    }
+
+    fn head(&self) -> &Arc<Head> {
+        &self.head
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        Wakeups {
+            notified: false,
+            probe_every: Some(PROBE_EVERY),
+        }
+    }
+
+    async fn max_position(&self) -> Result<i64> {
+        let sql = &self.sql.max_position;
+        retrying!(self, Table::Events, |conn| async move {
+            sqlx::query_scalar::<_, Option<i64>>(sql)
+                .fetch_one(conn)
+                .await
+        })
+        .map(|max| max.unwrap_or(0))
+    }
+
+    async fn append(
+        &self,
+        stream: &str,
+        aggregate_id: &str,
+        first_version: i64,
+        events: &[NewEvent<'_>],
+    ) -> Result<Vec<i64>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        #[cfg(test)]
+        if self.unlocked.load(Ordering::Relaxed) {
+            // concurrent, as separate processes would be
+            return self
+                .append_alone(stream, aggregate_id, first_version, events)
+                .await;
+        }
+        let queued = || QueuedAppend::new(stream, aggregate_id, first_version, events);
+        self.appends
+            .write(
+                queued,
+                || self.append_alone(stream, aggregate_id, first_version, events),
+                |group| self.write_group(group),
+                || Err(dropped_by_leader(&self.location)),
+            )
+            .await
+    }
+
+    async fn events_for(
+        &self,
+        stream: &str,
+        aggregate_id: &str,
+        after_position: Option<i64>,
+    ) -> Result<EventBatch> {
+        let after = after_position.unwrap_or(i64::MIN);
+        self.read_events(&self.sql.events_for_rows, false, |q| {
+            q.bind(stream).bind(aggregate_id).bind(after)
+        })
+        .await
+    }
+
+    async fn events_from(
+        &self,
+        streams: &[String],
+        after_position: i64,
+        limit: Option<i64>,
+    ) -> Result<EventBatch> {
+        let sql = self.sql.events_from(streams.len());
+        self.read_events(&sql, true, |q| {
+            let q = streams.iter().fold(q, |q, s| q.bind(s));
+            q.bind(after_position).bind(limit.unwrap_or(i64::MAX))
+        })
+        .await
+    }
+
+    async fn last_event(
+        &self,
+        streams: &[String],
+        aggregate_id: Option<&str>,
+    ) -> Result<Option<String>> {
+        let sql = self.sql.last_event(streams.len(), aggregate_id.is_some());
+        let rows = retrying!(self, Table::Events, |conn| {
+            let q = streams.iter().fold(sqlx::query(&sql), |q, s| q.bind(s));
+            let q = match aggregate_id {
+                Some(id) => q.bind(id),
+                None => q,
+            };
+            q.fetch_all(conn)
+        })?;
+        match rows.first() {
+            None => Ok(None),
+            Some(row) => {
+                let ev = self.event_ref(row)?;
+                self.head.publish(ev.position);
+                let mut out = String::with_capacity(256);
+                write_event(&mut out, &ev);
+                Ok(Some(out))
+            }
+        }
+    }
+
+    async fn get_bookmark(&self, name: &str) -> Result<i64> {
+        let position: Option<Option<i64>> = retrying!(self, Table::Bookmarks, |conn| {
+            sqlx::query_scalar(&self.sql.get_bookmark)
+                .bind(name)
+                .fetch_optional(conn)
+        })?;
+        Ok(position.flatten().unwrap_or(0))
+    }
+
+    async fn set_bookmark(&self, name: &str, position: i64) -> Result<()> {
+        retrying!(self, Table::Bookmarks, |conn| {
+            sqlx::query(&self.sql.set_bookmark)
+                .bind(name)
+                .bind(position)
+                .bind(position)
+                .execute(conn)
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_versions() {
+        assert!(supported(parse_version("10.11.6-MariaDB-0+deb12u1")));
+        assert!(supported(parse_version("8.0.36")));
+        assert!(supported(parse_version("8.4.0-commercial")));
+        assert!(!supported(parse_version("5.7.44-log")));
+        assert!(!supported(parse_version("10.5.22-MariaDB")));
+        assert!(!supported(parse_version("8.0.3-rc")));
+    }
+}

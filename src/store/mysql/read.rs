@@ -1,0 +1,60 @@
+//! Reads of whole events: rows to the batched JSON form.
+
+use futures_util::TryStreamExt;
+use sqlx::mysql::{MySqlArguments, MySqlRow};
+use sqlx::{MySql, Row};
+
+use super::errors::Table;
+use super::MysqlEngine;
+use crate::error::Result;
+use crate::store::batch::event_row;
+use crate::store::conns::retrying;
+use crate::store::{EventBatch, EventColumns, EventRef};
+
+pub(super) type MyQuery<'q> = sqlx::query::Query<'q, MySql, MySqlArguments>;
+
+impl MysqlEngine {
+    /// Reads whole events (the columns of `sql::ROW_COLUMNS`, or without
+    /// `names` those of `sql::AGGREGATE_ROW_COLUMNS`) and writes their JSON
+    /// as the rows arrive, so a large read never holds all of its rows.
+    pub(super) async fn read_events<'q, B>(
+        &self,
+        sql: &'q str,
+        names: bool,
+        bind: B,
+    ) -> Result<EventBatch>
+    where
+        B: Fn(MyQuery<'q>) -> MyQuery<'q>,
+    {
+        let built = retrying!(self, Table::Events, |conn| async {
+            let mut rows = bind(sqlx::query(sql)).fetch(conn);
+            let mut columns = EventColumns::new(64, 64 * 64, names);
+            let mut max = 0;
+            while let Some(row) = rows.try_next().await? {
+                // a row that is no event is this read's answer: no retry
+                let ev = match self.event_ref(&row) {
+                    Ok(ev) => ev,
+                    Err(e) => return Ok(Err(e)),
+                };
+                max = max.max(ev.position);
+                columns.push(&ev);
+            }
+            Ok(Ok((columns.finish(), max)))
+        })?;
+        let (json, max) = built?;
+        self.head.publish(max);
+        Ok(json)
+    }
+
+    /// One row of whole events; the timestamp comes as epoch ms (computed
+    /// in SQL).
+    pub(super) fn event_ref<'r>(&self, row: &'r MySqlRow) -> Result<EventRef<'r>> {
+        event_row(
+            row,
+            |row, i| row.try_get_unchecked::<Option<i64>, _>(i),
+            |e| self.db_error(e, Table::Events),
+            &self.location,
+            &self.events_table,
+        )
+    }
+}
