@@ -23,6 +23,7 @@ const { factories, closeProvider } = require('./providers')
 const { root } = require('./pkg')
 const { assertCode, snapshot, allEvents } = require('./helpers')
 const { query } = require('./pg-server')
+const { query: mysqlQuery } = require('./mysql-server')
 
 const T = { timeout: 120000 }
 const KiB = 1024
@@ -156,9 +157,16 @@ function rawAppend(env, stream, id, events) {
 async function tablesOf(env) {
   const { factory, ctx } = env
   if (factory.engine === 'postgres') {
-    await query(ctx.db.url, 'CREATE TABLE IF NOT EXISTS x (id integer)')
+    const url = (ctx.database || ctx.db).url
+    await query(url, 'CREATE TABLE IF NOT EXISTS x (id integer)')
     return async () =>
-      (await query(ctx.db.url, "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")).rows.map((r) => r.name)
+      (await query(url, "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")).rows.map((r) => r.name)
+  }
+  if (factory.engine === 'mysql') {
+    const url = ctx.database.url
+    await mysqlQuery(url, 'CREATE TABLE IF NOT EXISTS x (id integer)')
+    return async () =>
+      /** @type {any[]} */ (await mysqlQuery(url, 'SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1')).map((r) => r.name)
   }
   if (!ctx.file) return undefined
   if (ctx.db && typeof ctx.db.raw === 'function') {
@@ -374,13 +382,21 @@ for (const c of STORED_EVENTS) {
 for (const c of BIG_EVENTS) {
   const payload = () => [{ type: 'big', text: 'é😀'.repeat(c.size / 6) + 'x'.repeat(c.size % 6) }]
   CASES.push({
-    title: `a command returning ${c.what} round-trips exactly`,
-    run: (env) => commandRoundTrip(env, 'bulk', env.nextId(), payload(), payload()),
+    title: `a command returning ${c.what} round-trips exactly (MySQL: DATABASE_ERROR, evtstore's TEXT column)`,
+    run: (env) =>
+      env.factory.engine === 'mysql'
+        ? assertRefused(env, () => env.commands.payloads.emit(env.nextId(), { events: payload() }), 'DATABASE_ERROR', MYSQL_TEXT_LIMIT, {
+            streams: ['payloads'],
+          })
+        : commandRoundTrip(env, 'bulk', env.nextId(), payload(), payload()),
   })
   CASES.push({
-    title: `provider.append of ${c.what} round-trips exactly`,
+    title: `provider.append of ${c.what} round-trips exactly (MySQL: DATABASE_ERROR, evtstore's TEXT column)`,
     where: isNative,
-    run: (env) => appendRoundTrip(env, 'bulk', env.nextId(), payload(), payload()),
+    run: (env) =>
+      env.factory.engine === 'mysql'
+        ? assertRefused(env, () => rawAppend(env, 'bulk', env.nextId(), payload()), 'DATABASE_ERROR', MYSQL_TEXT_LIMIT, { streams: ['bulk'] })
+        : appendRoundTrip(env, 'bulk', env.nextId(), payload(), payload()),
   })
 }
 
@@ -393,6 +409,12 @@ const long = {
 // PostgreSQL keeps (stream, aggregate_id, version) in a btree index, whose
 // entries hold at most 2704 bytes after compression
 const PG_INDEX_LIMIT = /index row (size \d+ exceeds|requires \d+ bytes)/
+// evtstore's MySQL layout keeps names in VARCHAR(255) and events in TEXT
+const MYSQL_NAME_LIMIT = /longer than its column .*VARCHAR\(255\)/
+const MYSQL_TEXT_LIMIT = /more than the 65535 bytes column "event" .*LONGTEXT/
+/** How a 64 KiB name is refused where the store cannot keep it, or undefined. */
+const nameLimit = (/** @type {any} */ env, varied = true) =>
+  env.factory.engine === 'mysql' ? MYSQL_NAME_LIMIT : varied && env.factory.engine === 'postgres' ? PG_INDEX_LIMIT : undefined
 
 CASES.push({
   title: 'an empty aggregate id round-trips through a command',
@@ -404,43 +426,58 @@ CASES.push({
   run: (env) => appendRoundTrip(env, '', '', [{ type: 'empty-both' }], [{ type: 'empty-both' }]),
 })
 CASES.push({
-  title: 'a 64 KiB aggregate id of one repeated character round-trips through a command',
-  run: (env) => commandRoundTrip(env, 'payloads', long.repeated, [{ type: 'long-id' }], [{ type: 'long-id' }]),
-})
-CASES.push({
-  title: 'a 64 KiB stream name and aggregate id of one repeated character round-trip through provider.append',
-  where: isNative,
-  run: (env) => appendRoundTrip(env, long.repeated, long.repeated, [{ type: 'long-both' }], [{ type: 'long-both' }]),
-})
-CASES.push({
-  title: 'a 64 KiB aggregate id of varied characters round-trips through a command (PostgreSQL: DATABASE_ERROR, its index limit)',
+  title: 'a 64 KiB aggregate id of one repeated character round-trips through a command (MySQL: DATABASE_ERROR, VARCHAR(255))',
   run: async (env) => {
-    const id = long.varied
-    if (env.factory.engine !== 'postgres') return commandRoundTrip(env, 'payloads', id, [{ type: 'long-id' }], [{ type: 'long-id' }])
-    await assertRefused(env, () => env.commands.payloads.emit(id, { events: [{ type: 'long-id' }] }), 'DATABASE_ERROR', PG_INDEX_LIMIT, {
+    const limit = nameLimit(env, false)
+    if (!limit) return commandRoundTrip(env, 'payloads', long.repeated, [{ type: 'long-id' }], [{ type: 'long-id' }])
+    await assertRefused(env, () => env.commands.payloads.emit(long.repeated, { events: [{ type: 'long-id' }] }), 'DATABASE_ERROR', limit, {
       streams: ['payloads'],
     })
   },
 })
 CASES.push({
-  title: 'a 64 KiB stream name of varied characters round-trips through provider.append (PostgreSQL: DATABASE_ERROR, its index limit)',
+  title: 'a 64 KiB stream name and aggregate id of one repeated character round-trip through provider.append (MySQL: DATABASE_ERROR, VARCHAR(255))',
+  where: isNative,
+  run: async (env) => {
+    const limit = nameLimit(env, false)
+    if (!limit) return appendRoundTrip(env, long.repeated, long.repeated, [{ type: 'long-both' }], [{ type: 'long-both' }])
+    await assertRefused(env, () => rawAppend(env, long.repeated, long.repeated, [{ type: 'long-both' }]), 'DATABASE_ERROR', limit, {
+      streams: [long.repeated],
+    })
+  },
+})
+CASES.push({
+  title: 'a 64 KiB aggregate id of varied characters round-trips through a command (PostgreSQL: DATABASE_ERROR, its index limit; MySQL: VARCHAR(255))',
+  run: async (env) => {
+    const id = long.varied
+    const limit = nameLimit(env)
+    if (!limit) return commandRoundTrip(env, 'payloads', id, [{ type: 'long-id' }], [{ type: 'long-id' }])
+    await assertRefused(env, () => env.commands.payloads.emit(id, { events: [{ type: 'long-id' }] }), 'DATABASE_ERROR', limit, {
+      streams: ['payloads'],
+    })
+  },
+})
+CASES.push({
+  title: 'a 64 KiB stream name of varied characters round-trips through provider.append (PostgreSQL: DATABASE_ERROR, its index limit; MySQL: VARCHAR(255))',
   where: isNative,
   run: async (env) => {
     const stream = long.varied
-    if (env.factory.engine !== 'postgres') return appendRoundTrip(env, stream, 'x', [{ type: 'long-stream' }], [{ type: 'long-stream' }])
-    await assertRefused(env, () => rawAppend(env, stream, 'x', [{ type: 'long-stream' }]), 'DATABASE_ERROR', PG_INDEX_LIMIT, {
+    const limit = nameLimit(env)
+    if (!limit) return appendRoundTrip(env, stream, 'x', [{ type: 'long-stream' }], [{ type: 'long-stream' }])
+    await assertRefused(env, () => rawAppend(env, stream, 'x', [{ type: 'long-stream' }]), 'DATABASE_ERROR', limit, {
       streams: [stream],
     })
   },
 })
 
 CASES.push({
-  title: 'a 64 KiB bookmark name of varied characters round-trips through provider.setPosition (PostgreSQL: DATABASE_ERROR, its index limit)',
+  title: 'a 64 KiB bookmark name of varied characters round-trips through provider.setPosition (PostgreSQL: DATABASE_ERROR, its index limit; MySQL: VARCHAR(255))',
   where: isNative,
   run: async (env) => {
     const name = long.varied
-    if (env.factory.engine === 'postgres') {
-      await assertRefused(env, () => env.provider.setPosition(name, 2), 'DATABASE_ERROR', PG_INDEX_LIMIT, { bookmarks: [name] })
+    const limit = nameLimit(env)
+    if (limit) {
+      await assertRefused(env, () => env.provider.setPosition(name, 2), 'DATABASE_ERROR', limit, { bookmarks: [name] })
       return
     }
     const before = await picture(env)
@@ -622,7 +659,7 @@ CASES.push({
   where: (f) =>
     f.name.startsWith('knex') && !f.name.includes(':memory:') && f.tables.events !== 'events'
       ? true
-      : 'knex on a file with other table names than the defaults only',
+      : 'knex with other table names than the defaults only',
   run: async (env) => {
     const tables = await tablesOf(env)
     const before = await tables()

@@ -50,11 +50,11 @@ describe('errors at the edges', () => {
       .map((f) => `evtstore/provider/${f.slice(0, -3)}`)
     assert.ok(providers.length >= 8)
     for (const p of providers) assert.ok(message.includes(p), `${p} missing from: ${message}`)
-    assert.match(message, /Not yet: .*MySQL/)
+    assert.match(message, /Not yet: .*neo4j/)
   })
 
-  it('knex with a client that is not supported yet gives the same complete list', async () => {
-    const knex = require('knex')({ client: 'pg', connection: 'postgres://u@127.0.0.1:1/db' })
+  it('knex with a client that is not supported names the supported clients and gives the same complete list', async () => {
+    const knex = require('knex')({ client: 'cockroachdb', connection: 'postgres://u@127.0.0.1:1/db' })
     try {
       const { createProvider } = require('../provider/knex')
       let err = null
@@ -64,6 +64,7 @@ describe('errors at the edges', () => {
         err = /** @type {any} */ (e)
       }
       assert.equal(err && err.code, 'NOT_SUPPORTED')
+      assert.match(err.message, /"cockroachdb" is not supported: use one of sqlite3, better-sqlite3, pg \(or postgres, postgresql\), mysql, mysql2/)
       for (const p of ['evtstore/provider/pg', 'evtstore/provider/postgres', 'evtstore/provider/sqlite', 'evtstore/provider/mongo']) {
         assert.ok(err.message.includes(p), `${p} missing from: ${err.message}`)
       }

@@ -4,7 +4,7 @@
 // percent-encoding, Unix sockets, stores shared in the process, wake-ups
 // across processes, several writer processes against one started handler
 // (no event skipped or repeated), and data compatibility both ways with
-// evtstore@12.0.1 through its pg and postgres providers.
+// evtstore@12.0.1 through its pg, postgres and knex (pg) providers.
 //
 // Needs the server of scripts/postgres.sh (EVTSTORE_TEST_PG_URL); see pg-server.js.
 const { it } = require('node:test')
@@ -639,7 +639,7 @@ describePg('PostgreSQL across processes', () => {
     handler.start()
     later(() => handler.stop())
     const count = 8
-    const child = await runNode(fixture('pg-append.js'), [db.url, String(count), '150'], { timeoutMs: 30000 })
+    const child = await runNode(fixture('server-append.js'), [db.url, String(count), '150'], { timeoutMs: 30000 })
     assert.equal(child.code, 0, `child failed:\n${child.stderr}`)
     const appends = child.stdout.trim().split('\n').map((l) => JSON.parse(l))
     assert.equal(appends.length, count)
@@ -675,7 +675,7 @@ describePg('PostgreSQL across processes', () => {
     for (let i = 0; i < commands; i++) perWriter += i % 3 === 0 ? 2 : 1
     const expected = writers * perWriter
 
-    const handlerChild = spawn(process.execPath, [fixture('pg-handler.js'), db.url, String(expected), '1000'], {
+    const handlerChild = spawn(process.execPath, [fixture('server-handler.js'), db.url, String(expected), '1000'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     later(() => {
@@ -698,7 +698,7 @@ describePg('PostgreSQL across processes', () => {
     const forms = ['url', 'postgres.js', 'pg', 'url']
     const results = await Promise.all(
       forms.map((form, w) =>
-        runNode(fixture('pg-writer.js'), [db.url, form, String(w), String(commands), String(inFlight)], {
+        runNode(fixture('server-writer.js'), [db.url, form, String(w), String(commands), String(inFlight)], {
           timeoutMs: 100000,
         })
       )
@@ -735,16 +735,17 @@ describePg('PostgreSQL across processes', () => {
   })
 })
 
-/** Runs one step of fixtures/evtstore-pg-side.js (the original package) on a database. */
+/** Runs one step of fixtures/evtstore-server-side.js (the original package) on a database. */
 async function evtstoreSide(driver, url, step) {
-  const res = await runNode(fixture('evtstore-pg-side.js'), [driver, url, step], { timeoutMs: 30000 })
+  const res = await runNode(fixture('evtstore-server-side.js'), [driver, url, step], { timeoutMs: 30000 })
   assert.equal(res.code, 0, `evtstore ${driver} step ${step} failed:\n${res.stderr}`)
   return JSON.parse(res.stdout.trim().split('\n').pop())
 }
 
 describePg('PostgreSQL data compatibility with evtstore@12.0.1', () => {
-  for (const driver of ['pg', 'postgres']) {
-    const form = driver === 'pg' ? 'pg Pool' : 'postgres.js'
+  // evtstore through its pg and postgres providers, and through its knex provider with pg
+  for (const driver of ['pg', 'postgres', 'knex-pg']) {
+    const form = { pg: 'pg Pool', postgres: 'postgres.js', 'knex-pg': 'url' }[driver]
 
     it(`[evtstore ${driver}] rows written by evtstore are read and extended by us`, T, async (t) => {
       const later = cleanups(t)

@@ -15,6 +15,8 @@
 //                       bad-input checks; absent where there is none
 //   migrateWith(ctx, opts)  the provider's migrate with other table names
 //   file         the SQLite file behind the provider, when there is one
+//   timestampResolution  ms the stored timestamps keep (1000: evtstore's
+//                MySQL DATETIME keeps whole seconds); 1 when absent
 //   skip / fail  the server it needs is not there: the reason to skip (or,
 //                under CI, the message to fail with) instead of running
 const fs = require('node:fs')
@@ -23,6 +25,7 @@ const path = require('node:path')
 const { provider: providerModule } = require('./pkg')
 const { createJsProvider } = require('./js-provider')
 const { pgRequirement, createDatabase, adminParts } = require('./pg-server')
+const { mysqlRequirement, createMysqlDatabase, serverParts } = require('./mysql-server')
 
 function tempDir(prefix = 'evtstore-rs-test-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -208,6 +211,84 @@ function pgFactory({ name, form, events = 'events', bookmarks = 'bookmarks' }) {
   }
 }
 
+/** A knex instance on a server database: the connection in the form knex users give it. */
+function serverKnex(client, db, form) {
+  const knex = require('knex')
+  let connection
+  if (form === 'string') connection = db.url
+  else if (client === 'pg') {
+    const { host, port, user, password } = adminParts()
+    connection = { host, port, user, password, database: db.name }
+  } else {
+    const { host, port, user, password } = serverParts()
+    connection = { host, port, user, password, database: db.name }
+  }
+  if (form === 'function') {
+    const fixed = connection
+    connection = () => fixed
+  }
+  return knex({ client, connection, pool: { min: 0, max: 4 } })
+}
+
+/**
+ * MySQL through provider/mysql (url) or evtstore's provider/knex with a
+ * server client (mysql, mysql2, pg), each instance on a database of its own.
+ */
+function serverFactory({ name, engine, client, form = 'object', events = 'events', bookmarks = 'bookmarks' }) {
+  const req = engine === 'mysql' ? mysqlRequirement() : pgRequirement()
+  const newDatabase = engine === 'mysql' ? createMysqlDatabase : createDatabase
+  /** The module and the options that name the database, per instance. */
+  const forms = (/** @type {any} */ ctx) =>
+    client
+      ? { module: 'knex', opts: { events: () => ctx.db(events), bookmarks: () => ctx.db(bookmarks) }, migrate: { client: ctx.db, events, bookmarks } }
+      : { module: 'mysql', opts: { url: ctx.database.url, events, bookmarks }, migrate: { url: ctx.database.url, events, bookmarks } }
+  return {
+    name,
+    native: true,
+    engine,
+    limitOption: true,
+    tables: { events, bookmarks },
+    timestampResolution: engine === 'mysql' ? 1000 : 1,
+    skip: req.skip,
+    fail: req.fail,
+    async create({ limit, onError } = {}) {
+      const database = await newDatabase()
+      const db = client ? serverKnex(client, database, form) : undefined
+      const ctx = { database, db }
+      const f = forms(ctx)
+      let provider
+      try {
+        await providerModule(f.module).migrate(f.migrate)
+        provider = providerModule(f.module).createProvider({ ...f.opts, limit, onError })
+        await provider.ready
+      } catch (err) {
+        await closeProvider(provider)
+        if (db) await db.destroy()
+        await database.drop()
+        throw err
+      }
+      return {
+        ...ctx,
+        provider,
+        async cleanup() {
+          await closeProvider(provider)
+          if (db) await db.destroy()
+          await database.drop()
+        },
+      }
+    },
+    async variant(ctx, opts) {
+      const f = forms(ctx)
+      if (!client) return providerModule('mysql').createProvider({ ...f.opts, ...opts })
+      const { events: ev = events, bookmarks: bm = bookmarks, ...rest } = opts
+      return providerModule('knex').createProvider({ events: () => ctx.db(ev), bookmarks: () => ctx.db(bm), ...rest })
+    },
+    async migrateWith(ctx, opts) {
+      return providerModule(forms(ctx).module).migrate({ ...forms(ctx).migrate, ...opts })
+    },
+  }
+}
+
 const memory = {
   name: 'memory',
   native: true,
@@ -249,6 +330,10 @@ const factories = [
   // non-default table names: read from the options next to the driver object
   pgFactory({ name: 'postgres.js sql', form: 'postgres.js', events: 'pjs_events', bookmarks: 'pjs_bookmarks' }),
   pgFactory({ name: 'pg Pool', form: 'pg Pool' }),
+  serverFactory({ name: 'knex pg', engine: 'postgres', client: 'pg', events: 'kpg_events', bookmarks: 'kpg_bookmarks' }),
+  serverFactory({ name: 'mysql url', engine: 'mysql' }),
+  serverFactory({ name: 'knex mysql2', engine: 'mysql', client: 'mysql2', events: 'app_events', bookmarks: 'app_bookmarks' }),
+  serverFactory({ name: 'knex mysql', engine: 'mysql', client: 'mysql', form: 'function' }),
 ]
 
 // EVTSTORE_TEST_PROVIDERS="memory,sqlite file" runs the suite against some

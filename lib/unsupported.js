@@ -5,10 +5,10 @@ const { codedError } = require('./errors')
 /** Every provider path, said in each NOT_SUPPORTED message: what works and what does not yet. */
 const AVAILABLE =
   'Available in this version: evtstore/provider/memory; evtstore/provider/sqlite (an SQLite file or url); ' +
-  'evtstore/provider/knex with an SQLite client (sqlite3, better-sqlite3); evtstore/provider/postgres and ' +
-  'evtstore/provider/pg (PostgreSQL: a url, a postgres.js instance, a pg Pool or Client). ' +
-  'Not yet: evtstore/provider/mongo, evtstore/provider/neo4j, evtstore/provider/neo4j-v3, MySQL, and knex with a ' +
-  'PostgreSQL or MySQL client (for PostgreSQL use evtstore/provider/pg or evtstore/provider/postgres meanwhile).'
+  'evtstore/provider/knex with an SQLite, PostgreSQL or MySQL client (sqlite3, better-sqlite3, pg, mysql, mysql2); ' +
+  'evtstore/provider/postgres and evtstore/provider/pg (PostgreSQL: a url, a postgres.js instance, a pg Pool or ' +
+  'Client); evtstore/provider/mysql (evtstore-rs\'s own: MySQL 8 or MariaDB 10.6+ by url). ' +
+  'Not yet: evtstore/provider/mongo, evtstore/provider/neo4j, evtstore/provider/neo4j-v3.'
 
 /**
  * The functions of a provider entry point that this version does not ship:

@@ -1,14 +1,37 @@
 'use strict'
 // evtstore's provider/knex. The knex instance only tells which database and
-// tables: the Rust core reads and writes them (SQLite clients only, so far).
+// tables: the Rust core reads and writes them through the engine of the
+// client (SQLite, PostgreSQL or MySQL); knex itself runs no query.
 
 const { knexClient, builderFrom, notSupported } = require('../lib/engines/knex')
 const { isSqliteKnex, fromKnex } = require('../lib/engines/sqlite/knex')
+const { isPgKnex, fromKnexPg } = require('../lib/engines/postgres/knex')
+const { isMysqlKnex, fromKnexMysql } = require('../lib/engines/mysql/knex')
 const { readDurability } = require('../lib/engines/sqlite')
 const { tableName } = require('../lib/engines/tables')
 const { checkProviderOptions, providerOn } = require('../lib/engines/provider')
 const { migrate: migrateTarget } = require('../lib/engines/shared-stores')
 const { codedError } = require('../lib/errors')
+
+/** @param {any} client a knex Client */
+function assertSupported(client) {
+  if (!isSqliteKnex(client) && !isPgKnex(client) && !isMysqlKnex(client)) throw notSupported(client)
+}
+
+/**
+ * The store of a knex client's database and these tables, by the client's
+ * engine; `durability` applies to SQLite files only.
+ * @param {any} client
+ * @param {import('../lib/engines/tables').Tables} tables
+ * @param {any} opts the user's options (SQLite durability)
+ * @param {string} what
+ */
+function knexTarget(client, tables, opts, what) {
+  if (isSqliteKnex(client)) return fromKnex(client, tables, readDurability(opts, what))
+  if (isPgKnex(client)) return fromKnexPg(client, tables)
+  if (isMysqlKnex(client)) return fromKnexMysql(client, tables)
+  throw notSupported(client)
+}
 
 /**
  * evtstore's knex provider signature, plus how an SQLite file is written
@@ -27,7 +50,7 @@ function createProvider(opts) {
   const bookmarks = builderFrom(opts.bookmarks, 'bookmarks')
   checkProviderOptions(opts, 'knex createProvider')
   const client = events.client
-  if (!isSqliteKnex(client)) throw notSupported(client)
+  assertSupported(client)
   if (bookmarks.client !== client) {
     throw codedError(
       'INVALID_ARGUMENT',
@@ -35,8 +58,7 @@ function createProvider(opts) {
       TypeError
     )
   }
-  const durability = readDurability(opts, 'knex createProvider')
-  const target = fromKnex(client, { events: events.table, bookmarks: bookmarks.table }, durability)
+  const target = knexTarget(client, { events: events.table, bookmarks: bookmarks.table }, opts, 'knex createProvider')
   return providerOn(target, { driver: 'knex', limit: opts.limit, onError: opts.onError })
 }
 
@@ -51,13 +73,12 @@ async function migrate(opts) {
   if (!client) {
     throw codedError('INVALID_ARGUMENT', 'evtstore-rs knex migrate: "client" must be a knex instance', TypeError)
   }
-  if (!isSqliteKnex(client)) throw notSupported(client)
+  assertSupported(client)
   if (!opts.bookmarks && !opts.events) return
   const events = tableName(opts.events || 'events', 'events')
   const bookmarks = tableName(opts.bookmarks || 'bookmarks', 'bookmarks')
   // only the tables that are named, as evtstore does
-  const durability = readDurability(opts, 'knex migrate')
-  await migrateTarget(await fromKnex(client, { events, bookmarks }, durability), {
+  await migrateTarget(await knexTarget(client, { events, bookmarks }, opts, 'knex migrate'), {
     events: !!opts.events,
     bookmarks: !!opts.bookmarks,
   })

@@ -47,8 +47,9 @@ async function knexConnection(client) {
 function notSupported(client) {
   return codedError(
     'NOT_SUPPORTED',
-    `evtstore-rs knex provider: the knex client "${clientName(client)}" is not supported yet; ` +
-      `this version stores events through knex only for SQLite. ${AVAILABLE}`
+    `evtstore-rs knex provider: the knex client "${clientName(client)}" is not supported: ` +
+      'use one of sqlite3, better-sqlite3, pg (or postgres, postgresql), mysql, mysql2. ' +
+      AVAILABLE
   )
 }
 

@@ -312,4 +312,4 @@ function notPg(client, what) {
   )
 }
 
-module.exports = { fromPg, assertPg, parsePgConnectionString }
+module.exports = { fromPg, fromPgConfig, assertPg, parsePgConnectionString }

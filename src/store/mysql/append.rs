@@ -59,12 +59,21 @@ impl QueuedAppend {
 
 type WaitingAppend = Waiting<QueuedAppend, Result<Vec<i64>>>;
 
-/// `YYYY-MM-DD HH:MM:SS` in UTC: evtstore's DATETIME column keeps whole
-/// seconds, and cutting them here makes MySQL (which rounds) and MariaDB
-/// (which truncates) store the same.
+/// What a timestamp column keeps of epoch ms `ms`: all of it, or (evtstore's
+/// DATETIME) whole seconds, cut here so that MySQL (which would round) and
+/// MariaDB (which truncates) store the same.
+fn kept_ms(ms: i64, keeps_ms: bool) -> i64 {
+    if keeps_ms {
+        ms
+    } else {
+        ms.div_euclid(1000) * 1000
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.fff` in UTC.
 fn datetime_text(ms: i64) -> String {
-    match DateTime::from_timestamp_millis(ms.div_euclid(1000) * 1000) {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    match DateTime::from_timestamp_millis(ms) {
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
         None => ms.to_string(),
     }
 }
@@ -77,6 +86,7 @@ fn push_rows(
     aggregate_id: &str,
     first_version: i64,
     events: &[NewEvent<'_>],
+    keeps_ms: bool,
 ) {
     for (i, ev) in events.iter().enumerate() {
         if out.len() > 1 {
@@ -90,7 +100,7 @@ fn push_rows(
             out,
             ",{},\"{}\",",
             first_version + i as i64,
-            datetime_text(ev.timestamp)
+            datetime_text(kept_ms(ev.timestamp, keeps_ms))
         );
         push_json_str(out, ev.event);
         out.push(']');
@@ -102,6 +112,23 @@ fn push_rows(
 enum InsertError {
     Sql(sqlx::Error),
     LockTimeout,
+}
+
+/// What the events table's columns keep.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Columns {
+    /// `timestamp` keeps milliseconds (DATETIME(3)), not whole seconds.
+    keeps_ms: bool,
+    /// The most bytes `event` holds.
+    event_bytes: usize,
+}
+
+impl Columns {
+    /// evtstore's knex layout: DATETIME and TEXT.
+    const EVTSTORE: Columns = Columns {
+        keeps_ms: false,
+        event_bytes: 65_535,
+    };
 }
 
 /// Why a group's INSERT stored nothing (or maybe everything).
@@ -221,8 +248,17 @@ impl MysqlEngine {
         let mut rows =
             String::with_capacity(2 + events.iter().map(|e| e.event.len() + 64).sum::<usize>());
         rows.push('[');
-        push_rows(&mut rows, stream, aggregate_id, first_version, events);
+        let columns = self.columns().await;
+        push_rows(
+            &mut rows,
+            stream,
+            aggregate_id,
+            first_version,
+            events,
+            columns.keeps_ms,
+        );
         rows.push(']');
+        self.check_sizes(events, columns, rows.len())?;
         let mut check_first = lost_before;
         let mut attempt = 0;
         loop {
@@ -282,6 +318,65 @@ impl MysqlEngine {
         }
     }
 
+    /// What the events table's columns keep (asked once the table is
+    /// there; evtstore's layout until then).
+    async fn columns(&self) -> Columns {
+        if let Some(known) = self.columns.get() {
+            return *known;
+        }
+        let found = retrying!(self, Table::Events, |conn| {
+            sqlx::query_as::<_, (Option<i64>, Option<i64>)>(self.sql.event_columns)
+                .bind(&self.events_table)
+                .fetch_one(conn)
+        });
+        match found {
+            Ok((Some(digits), bytes)) => {
+                let columns = Columns {
+                    keeps_ms: digits >= 3,
+                    event_bytes: bytes.unwrap_or(i64::MAX).max(0) as usize,
+                };
+                *self.columns.get_or_init(|| async move { columns }).await
+            }
+            _ => Columns::EVTSTORE,
+        }
+    }
+
+    /// Refuses, before sending anything, events the table cannot hold and an
+    /// append larger than the server takes in one statement.
+    fn check_sizes(
+        &self,
+        events: &[NewEvent<'_>],
+        columns: Columns,
+        rows_bytes: usize,
+    ) -> Result<()> {
+        if let Some((i, ev)) = events
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.event.len() > columns.event_bytes)
+        {
+            return Err(StoreError::Database {
+                location: self.location.clone(),
+                reason: format!(
+                    "the event at index {i} is {} bytes of JSON, more than the {} bytes column \"event\" of table \"{}\" holds (evtstore's layout keeps events in TEXT); nothing was stored. For larger events run ALTER TABLE `{}` MODIFY `event` LONGTEXT, which both evtstore and evtstore-rs read",
+                    ev.event.len(),
+                    columns.event_bytes,
+                    self.events_table,
+                    self.events_table
+                ),
+            });
+        }
+        if rows_bytes + 4096 > self.max_packet {
+            return Err(StoreError::Database {
+                location: self.location.clone(),
+                reason: format!(
+                    "the append is {rows_bytes} bytes, more than the server takes in one statement (max_allowed_packet = {}); nothing was stored. Raise max_allowed_packet on the server, or store smaller events",
+                    self.max_packet
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn publish(&self, positions: &[i64]) {
         if let Some(max) = positions.iter().max() {
             self.head.publish(*max);
@@ -312,6 +407,7 @@ impl MysqlEngine {
         if rows.len() != events.len() {
             return Ok(Found::Others);
         }
+        let keeps_ms = self.columns().await.keeps_ms;
         let mut positions = Vec::with_capacity(rows.len());
         for (row, ev) in rows.iter().zip(events) {
             let read = (|| -> std::result::Result<_, sqlx::Error> {
@@ -322,7 +418,7 @@ impl MysqlEngine {
                 ))
             })();
             let (position, ms, text) = read.map_err(|e| self.db_error(e, Table::Events))?;
-            if text != Some(ev.event) || ms != Some(ev.timestamp.div_euclid(1000) * 1000) {
+            if text != Some(ev.event) || ms != Some(kept_ms(ev.timestamp, keeps_ms)) {
                 return Ok(Found::Others);
             }
             positions.push(position);
@@ -338,15 +434,23 @@ impl MysqlEngine {
         let mut taken: Vec<WaitingAppend> = Vec::new();
         let mut later = Vec::new();
         let mut events = 0usize;
+        let mut bytes = 0usize;
         for w in group {
             let r = &w.request;
+            let size: usize = r
+                .texts
+                .iter()
+                .map(|t| t.len() + 2 * r.aggregate_id.len() + 64)
+                .sum();
             let repeat = taken
                 .iter()
                 .any(|t| t.request.stream == r.stream && t.request.aggregate_id == r.aggregate_id);
-            let fits =
-                taken.len() < GROUP_MAX_APPENDS && events + r.texts.len() <= GROUP_MAX_EVENTS;
+            let fits = taken.len() < GROUP_MAX_APPENDS
+                && events + r.texts.len() <= GROUP_MAX_EVENTS
+                && bytes + size <= self.max_packet / 2;
             if taken.is_empty() || (!repeat && fits) {
                 events += r.texts.len();
+                bytes += size;
                 taken.push(w);
             } else {
                 later.push(w);
@@ -471,6 +575,7 @@ impl MysqlEngine {
         if group.len() < 2 {
             return Err(GroupFailure::Other);
         }
+        let keeps_ms = self.columns().await.keeps_ms;
         let mut rows = String::from("[");
         let mut count = 0;
         for w in group {
@@ -481,6 +586,7 @@ impl MysqlEngine {
                 &r.aggregate_id,
                 r.first_version,
                 &r.events(),
+                keeps_ms,
             );
             count += r.texts.len();
         }
@@ -543,14 +649,17 @@ mod tests {
             },
         ];
         let mut out = String::from("[");
-        push_rows(&mut out, "s\u{1F600}", "id", 3, &events);
+        push_rows(&mut out, "s\u{1F600}", "id", 3, &events, false);
         out.push(']');
         let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed[0][0], "s\u{1F600}");
         assert_eq!(parsed[0][2], 3);
-        assert_eq!(parsed[0][3], "2023-11-14 22:13:20");
+        assert_eq!(parsed[0][3], "2023-11-14 22:13:20.000");
         assert_eq!(parsed[0][4], r#"{"type":"a","s":"x\"y"}"#);
         assert_eq!(parsed[1][2], 4);
-        assert_eq!(parsed[1][3], "1969-12-31 23:59:59");
+        assert_eq!(parsed[1][3], "1969-12-31 23:59:59.000");
+        let mut kept = String::from("[");
+        push_rows(&mut kept, "s", "id", 1, &events[..1], true);
+        assert!(kept.contains("\"2023-11-14 22:13:20.999\""), "{kept}");
     }
 }

@@ -76,6 +76,10 @@ pub struct MysqlEngine {
     /// `auto_increment_increment`: the step between the positions of one
     /// INSERT.
     increment: i64,
+    /// What the events table's columns keep, asked once the table exists.
+    columns: tokio::sync::OnceCell<append::Columns>,
+    /// `max_allowed_packet`: the largest statement the server takes.
+    max_packet: usize,
     /// Names of unique indexes known to be (or not to be) the version check.
     version_indexes: Mutex<HashMap<String, bool>>,
     /// Appends that arrive while one is written wait here and are written
@@ -175,7 +179,7 @@ impl MysqlEngine {
         };
         let mut conn = connected.map_err(|e| connect_error(&target, e))?;
         let settings = sqlx::query(
-            "SELECT VERSION(), CAST(@@innodb_autoinc_lock_mode AS SIGNED), CAST(@@auto_increment_increment AS SIGNED)",
+            "SELECT VERSION(), CAST(@@innodb_autoinc_lock_mode AS SIGNED), CAST(@@auto_increment_increment AS SIGNED), CAST(@@max_allowed_packet AS SIGNED)",
         )
         .fetch_one(&mut conn)
         .await
@@ -184,13 +188,15 @@ impl MysqlEngine {
                 row.try_get::<String, _>(0)?,
                 row.try_get::<Option<i64>, _>(1)?,
                 row.try_get::<Option<i64>, _>(2)?,
+                row.try_get::<Option<i64>, _>(3)?,
             ))
         });
         let location = target.location();
-        let (version, lock_mode, increment) = settings.map_err(|e| StoreError::Database {
-            location: location.clone(),
-            reason: format!("cannot read the server's version and settings: {e}"),
-        })?;
+        let (version, lock_mode, increment, max_packet) =
+            settings.map_err(|e| StoreError::Database {
+                location: location.clone(),
+                reason: format!("cannot read the server's version and settings: {e}"),
+            })?;
         if !supported(parse_version(&version)) {
             let _ = conn.close().await;
             return Err(StoreError::Database {
@@ -200,6 +206,7 @@ impl MysqlEngine {
                 ),
             });
         }
+        let max_packet = max_packet.unwrap_or(4 << 20).max(1 << 20) as usize;
         let conns = Conns::new(
             target.options.clone(),
             target.connect_timeout,
@@ -217,6 +224,8 @@ impl MysqlEngine {
             head,
             read_back_positions: lock_mode.unwrap_or(2) == 2,
             increment: increment.unwrap_or(1).max(1),
+            columns: tokio::sync::OnceCell::new(),
+            max_packet,
             version_indexes: Mutex::new(HashMap::new()),
             appends: GroupQueue::default(),
             closed: AtomicBool::new(false),

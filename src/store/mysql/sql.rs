@@ -38,6 +38,9 @@ pub(super) struct Statements {
     pub(super) get_bookmark: String,
     pub(super) set_bookmark: String,
     pub(super) max_position: String,
+    /// The fractional digits of the events table's `timestamp` and the
+    /// bytes its `event` holds: `?` table.
+    pub(super) event_columns: &'static str,
     /// The key columns of a unique index: `?` table, `?` index name.
     pub(super) index_columns: &'static str,
 }
@@ -85,6 +88,9 @@ impl Statements {
                 "INSERT INTO {b} (`bookmark`, `position`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `position` = ?"
             ),
             max_position: format!("SELECT CAST(MAX(`position`) AS SIGNED) FROM {t}"),
+            event_columns: "SELECT CAST(MAX(CASE WHEN `COLUMN_NAME` = 'timestamp' THEN `DATETIME_PRECISION` END) AS SIGNED), \
+                 CAST(MAX(CASE WHEN `COLUMN_NAME` = 'event' THEN `CHARACTER_OCTET_LENGTH` END) AS SIGNED) FROM information_schema.COLUMNS \
+                 WHERE `TABLE_SCHEMA` = DATABASE() AND `TABLE_NAME` = ? AND `COLUMN_NAME` IN ('timestamp', 'event')",
             index_columns: "SELECT `COLUMN_NAME` FROM information_schema.STATISTICS \
                  WHERE `TABLE_SCHEMA` = DATABASE() AND `TABLE_NAME` = ? AND `INDEX_NAME` = ? ORDER BY `SEQ_IN_INDEX`",
         }

@@ -128,6 +128,21 @@ async fn mysql_works_on_the_tables_of_evtstore() {
     assert_eq!(err.code(), "CONSTRAINT_VIOLATION", "{err}");
     assert!(err.to_string().contains("not a version conflict"), "{err}");
     assert_eq!(all_events(&store, &["s"]).await.len(), 2);
+    // DATETIME keeps whole seconds; DATETIME(3), once altered, keeps ms
+    let stored = all_events(&store, &["s"]).await;
+    assert_eq!(stored[1].timestamp, Some(1_700_000_000_000));
+    conn.execute("ALTER TABLE events MODIFY `timestamp` DATETIME(3)")
+        .await
+        .expect("alter");
+    let fresh = db.open_with(MysqlOptions::default()).await;
+    let fresh_store: Store = fresh.clone();
+    let json = r#"[{"timestamp":1700000000123,"event":{"type":"ms"}}]"#;
+    append_json(&fresh_store, "s", "a", 3.0, json)
+        .await
+        .expect("append");
+    let stored = all_events(&fresh_store, &["s"]).await;
+    assert_eq!(stored[2].timestamp, Some(1_700_000_000_123));
+    fresh.close().await;
     drop(conn);
     engine.close().await;
     db.finish().await;
