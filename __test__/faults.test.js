@@ -2,8 +2,8 @@
 // Faults (issue 5, "Reliability and security", item 3): what a user sees and
 // what is stored when the world misbehaves.
 //
-// 1. PostgreSQL stopped and restarted while a handler runs and commands are
-//    issued (a throw-away cluster of its own, pg-cluster.js: the shared
+// 1. PostgreSQL and MariaDB stopped and restarted while a handler runs and commands are
+//    issued (a throw-away cluster of its own, throwaway-server.js: the shared
 //    server is never stopped).
 // 2. Handler callbacks that throw, started handlers: onError gets the event
 //    that threw (runOnce is covered by behaviour.test.js).
@@ -28,7 +28,8 @@ const { makeDomain, deferred, withTimeout, delay, caught } = require('./helpers'
 const { factories, tempDir, removeDir } = require('./providers')
 const { createJsProvider } = require('./js-provider')
 const { describePg, createDatabase, query } = require('./pg-server')
-const { createCluster } = require('./pg-cluster')
+const { createCluster } = require('./throwaway-server')
+const { describeMysql, query: mysqlQuery } = require('./mysql-server')
 
 const FIXTURES = path.join(__dirname, 'fixtures')
 const CONNECTION_CODES = ['CANNOT_CONNECT', 'CONNECTION_LOST']
@@ -92,6 +93,257 @@ function readPositions(file) {
 // 1. PostgreSQL stopped and restarted
 // ---------------------------------------------------------------------------
 
+/** The events table of a throw-away server, in position order. */
+async function storedRows(kind, url) {
+  const sql = 'SELECT position, aggregate_id, version, event FROM events ORDER BY position'
+  return kind === 'mysql' ? mysqlQuery(url, sql) : (await query(url, sql)).rows
+}
+
+const RESTART =
+  'while the server is down commands fail with a retryable connection error and store nothing; afterwards every command succeeds, versions stay dense and the started handler resumes with no event skipped'
+
+/**
+ * The server of `kind` ('postgres' or 'mysql') stopped twice (a clean
+ * shutdown, then a crash) and started again under four writers and a
+ * started handler.
+ * @param {any} t
+ * @param {{ url: string, port: number, stop(mode?: string): Promise<void>, start(): Promise<void> }} server
+ * @param {'postgres' | 'mysql'} kind
+ */
+async function restartScenario(t, server, kind) {
+  const url = server.url
+  const store = providerModule(kind === 'mysql' ? 'mysql' : 'postgres')
+  await store.migrate({ url })
+  const handlerErrors = []
+  const provider = store.createProvider({
+    url,
+    onError: (err, _streams, bookmark, ev) => handlerErrors.push({ err, bookmark, ev, at: Date.now() }),
+  })
+  let handler
+  t.after(async () => {
+    if (handler) await handler.stop()
+    await provider.close()
+  })
+  await provider.ready
+  const { userCmd, createHandler } = makeDomain(provider)
+
+  const BATCH = 5
+  handler = createHandler('through-restart', ['users'], {
+    batchSize: BATCH,
+    pollInterval: 100,
+    retryDelay: 250,
+  })
+  /** every position the handler was given, in the order given */
+  const delivered = []
+  const deliveredAt = []
+  handler.handle('users', 'loggedIn', async (_id, _ev, meta) => {
+    delivered.push(meta.position)
+    deliveredAt.push(Date.now())
+    if (delivered.length % 3 === 0) await delay(1)
+  })
+  handler.start()
+
+  // four writers, each on aggregates of its own (no version conflicts),
+  // each command appending three events tagged with the command
+  const outcomes = []
+  let writing = true
+  async function writer(w) {
+    for (let n = 0; writing; n++) {
+      const aggregateId = `agg-${w}-${n % 3}`
+      const tag = `w${w}-c${n}`
+      const started = Date.now()
+      try {
+        const agg = await userCmd.emit(aggregateId, {
+          events: [0, 1, 2].map((i) => ({ type: 'loggedIn', tag, i })),
+        })
+        outcomes.push({ tag, aggregateId, ok: true, version: agg.version, started, ended: Date.now() })
+        await delay(5)
+      } catch (err) {
+        outcomes.push({ tag, aggregateId, ok: false, err, started, ended: Date.now() })
+        await delay(50)
+      }
+    }
+  }
+  const writers = [0, 1, 2, 3].map(writer)
+  const okSince = (ms) => outcomes.filter((o) => o.ok && o.started >= ms)
+
+  // two outages: a clean shutdown, then a crash (pg_ctl -m immediate)
+  const outages = []
+  try {
+    await waitFor(() => okSince(0).length >= 20, 20000, '20 commands before the first stop')
+    await waitFor(() => delivered.length >= 30, 20000, 'the handler handling events before the first stop')
+    for (const mode of ['fast', 'immediate']) {
+      const outage = { mode }
+      outages.push(outage)
+      if (mode !== 'fast') {
+        const since = outages[outages.length - 2].upAt
+        await waitFor(() => okSince(since).length >= 20, 20000, `20 commands before the ${mode} stop`)
+      }
+      outage.stopBegan = Date.now()
+      await server.stop(mode)
+      outage.downAt = Date.now()
+      await waitFor(
+        () => outcomes.filter((o) => o.started >= outage.downAt).length >= 8 && Date.now() - outage.downAt >= 1500,
+        20000,
+        `commands while the server is down (${mode})`
+      )
+      outage.startBegan = Date.now()
+      await server.start()
+      outage.upAt = Date.now()
+      await waitFor(
+        () =>
+          [0, 1, 2, 3].every(
+            (w) => okSince(outage.upAt).filter((o) => o.tag.startsWith(`w${w}-`)).length >= 3
+          ),
+        30000,
+        `three successful commands per writer after the ${mode} restart`
+      )
+    }
+  } finally {
+    writing = false
+    await Promise.all(writers)
+  }
+
+  // what the table holds
+  const rows = await storedRows(kind, url)
+  const stored = rows.map((r) => ({
+    position: Number(r.position),
+    aggregateId: r.aggregate_id,
+    version: Number(r.version),
+    event: JSON.parse(r.event),
+  }))
+  const lastPosition = stored[stored.length - 1].position
+  await waitFor(
+    () => delivered.length > 0 && Math.max(...delivered) >= lastPosition,
+    20000,
+    `the handler reaching position ${lastPosition}`
+  )
+  await handler.stop()
+
+  const failures = outcomes.filter((o) => !o.ok)
+  const successes = outcomes.filter((o) => o.ok)
+  const codes = {}
+  for (const f of failures) codes[f.err && f.err.code] = (codes[f.err && f.err.code] || 0) + 1
+  t.diagnostic(`${successes.length} commands stored, ${failures.length} failed (${JSON.stringify(codes)})`)
+  const whileDown = []
+  const afterRestart = []
+  outages.forEach((o, i) => {
+    const next = outages[i + 1]
+    const down = outcomes.filter((c) => c.started >= o.downAt && c.ended <= o.startBegan)
+    whileDown.push(...down)
+    afterRestart.push(...outcomes.filter((c) => c.started >= o.upAt && (!next || c.ended < next.stopBegan)))
+    const failed = failures.filter((c) => c.ended >= o.stopBegan && (!next || c.ended < next.stopBegan))
+    const firstFailure = Math.min(...failed.map((c) => c.ended))
+    const firstOk = Math.min(...okSince(o.startBegan).map((c) => c.ended))
+    const firstDelivery = deliveredAt.find((at) => at >= o.startBegan)
+    t.diagnostic(
+      `stop ${o.mode}: the stop took ${o.downAt - o.stopBegan} ms, down for ${o.startBegan - o.downAt} ms, ` +
+        `the start took ${o.upAt - o.startBegan} ms; ${failed.length} commands failed, from ` +
+        `${firstFailure - o.stopBegan} ms after the stop began (${firstOk - firstFailure} ms of failures), ` +
+        `${down.length} issued while down, ${down.filter((c) => c.ok).length} of them succeeded; ` +
+        `after the start began: first successful command ${firstOk - o.startBegan} ms, ` +
+        `the handler's first event ${firstDelivery - o.startBegan} ms (retryDelay 250 ms)`
+    )
+  })
+  const samples = new Map()
+  for (const f of failures) {
+    const reason = `${f.err.code}: ${String(f.err.message).split('\n')[0]}`
+    samples.set(reason, (samples.get(reason) || 0) + 1)
+  }
+  for (const [reason, n] of samples) t.diagnostic(`${n} x ${reason}`)
+  if (failures.length) t.diagnostic(`the full message: ${failures[failures.length - 1].err.message}`)
+
+  // the errors a user sees
+  assert.ok(whileDown.length >= 16, `only ${whileDown.length} commands were issued while the server was down`)
+  assert.deepEqual(
+    whileDown.filter((c) => c.ok).map((c) => c.tag),
+    [],
+    'commands succeeded while the server was down'
+  )
+  for (const f of failures) {
+    assert.ok(f.err instanceof Error, `a failure that is no Error: ${f.err}`)
+    assert.ok(!(f.err instanceof root().VersionError), `a VersionError while the server was down: ${f.err.stack}`)
+    assert.ok(CONNECTION_CODES.includes(f.err.code), `unexpected code ${f.err.code}: ${f.err.message}`)
+    assert.equal(f.err.retryable, true, `${f.err.code} is not marked retryable`)
+    assert.match(f.err.message, new RegExp(`127\\.0\\.0\\.1:${server.port}`))
+  }
+  assert.deepEqual(
+    afterRestart.filter((c) => !c.ok).map((o) => `${o.err.code}: ${o.err.message}`),
+    [],
+    'commands issued after the server was back failed'
+  )
+
+  // nothing half-written: versions dense, each command all or nothing
+  const byAggregate = new Map()
+  const byTag = new Map()
+  for (const ev of stored) {
+    if (!byAggregate.has(ev.aggregateId)) byAggregate.set(ev.aggregateId, [])
+    byAggregate.get(ev.aggregateId).push(ev.version)
+    if (!byTag.has(ev.event.tag)) byTag.set(ev.event.tag, [])
+    byTag.get(ev.event.tag).push(ev)
+  }
+  for (const [aggregateId, versions] of byAggregate) {
+    const sorted = [...versions].sort((a, b) => a - b)
+    assert.deepEqual(sorted, sorted.map((_, i) => i + 1), `versions of ${aggregateId} are not 1..n`)
+  }
+  for (const [tag, events] of byTag) {
+    assert.deepEqual(
+      events.map((e) => e.event.i),
+      [0, 1, 2],
+      `command ${tag} is stored in part: ${JSON.stringify(events)}`
+    )
+    const v = events[0].version
+    assert.deepEqual(events.map((e) => e.version), [v, v + 1, v + 2])
+  }
+  for (const s of successes) {
+    const events = byTag.get(s.tag)
+    assert.ok(events, `successful command ${s.tag} is not stored`)
+    assert.equal(events[2].version, s.version, `command ${s.tag} resolved with another version than stored`)
+  }
+  // a command in flight when the server stopped may have committed
+  // although it failed (its connection broke before the answer): it
+  // must then say so; one issued later must not be stored
+  const storedButFailed = failures.filter((f) => byTag.has(f.tag))
+  const inFlight = (f) => outages.some((o) => f.started < o.downAt && f.ended >= o.stopBegan)
+  for (const f of storedButFailed.filter(inFlight)) {
+    t.diagnostic(`in flight at a stop, failed with ${f.err.code} and yet stored: ${f.tag}`)
+    assert.equal(f.err.code, 'CONNECTION_LOST', `${f.tag} is stored, but its error says ${f.err.code}: ${f.err.message}`)
+    assert.match(f.err.message, /may have been stored/)
+  }
+  assert.deepEqual(
+    storedButFailed.filter((f) => !inFlight(f)).map((f) => `${f.tag}: ${f.err.code}: ${f.err.message}`),
+    [],
+    'commands that failed are stored'
+  )
+  assert.equal(byTag.size, successes.length + storedButFailed.length)
+
+  // the handler: every event, in order; at most one batch twice
+  const positions = stored.map((e) => e.position)
+  const firstTime = []
+  const seen = new Set()
+  let twice = 0
+  for (const p of delivered) {
+    if (seen.has(p)) twice++
+    else {
+      seen.add(p)
+      firstTime.push(p)
+    }
+  }
+  t.diagnostic(
+    `handler: ${delivered.length} deliveries of ${positions.length} events (${twice} twice), ` +
+      `${handlerErrors.length} errors reported to onError (${[...new Set(handlerErrors.map((e) => e.err && e.err.code))].join(', ')})`
+  )
+  assert.deepEqual(firstTime, positions, 'the handler skipped an event or handled them out of order')
+  assert.ok(twice <= BATCH, `${twice} events handled twice (batchSize ${BATCH})`)
+  assert.ok(handlerErrors.length >= 1, 'the handler reported no error while the server was down')
+  for (const { err, bookmark } of handlerErrors) {
+    assert.equal(bookmark, 'through-restart')
+    assert.ok(CONNECTION_CODES.includes(err && err.code), `the handler reported ${err && err.code}: ${err && err.message}`)
+    assert.equal(err.retryable, true)
+  }
+  assert.equal(await provider.getPosition('through-restart'), lastPosition)
+}
+
 describePg('faults: PostgreSQL stopped and restarted (a throw-away cluster)', () => {
   /** @type {Awaited<ReturnType<typeof createCluster>> | undefined} */
   let cluster
@@ -102,243 +354,7 @@ describePg('faults: PostgreSQL stopped and restarted (a throw-away cluster)', ()
     if (cluster) await cluster.destroy()
   })
 
-  it(
-    'while the server is down commands fail with a retryable connection error and store nothing; afterwards every command succeeds, versions stay dense and the started handler resumes with no event skipped',
-    { timeout: 90000 },
-    async (t) => {
-      const url = cluster.url
-      const pg = providerModule('postgres')
-      await pg.migrate({ url })
-      const handlerErrors = []
-      const provider = pg.createProvider({
-        url,
-        onError: (err, _streams, bookmark, ev) => handlerErrors.push({ err, bookmark, ev, at: Date.now() }),
-      })
-      let handler
-      t.after(async () => {
-        if (handler) await handler.stop()
-        await provider.close()
-      })
-      await provider.ready
-      const { userCmd, createHandler } = makeDomain(provider)
-
-      const BATCH = 5
-      handler = createHandler('through-restart', ['users'], {
-        batchSize: BATCH,
-        pollInterval: 100,
-        retryDelay: 250,
-      })
-      /** every position the handler was given, in the order given */
-      const delivered = []
-      const deliveredAt = []
-      handler.handle('users', 'loggedIn', async (_id, _ev, meta) => {
-        delivered.push(meta.position)
-        deliveredAt.push(Date.now())
-        if (delivered.length % 3 === 0) await delay(1)
-      })
-      handler.start()
-
-      // four writers, each on aggregates of its own (no version conflicts),
-      // each command appending three events tagged with the command
-      const outcomes = []
-      let writing = true
-      async function writer(w) {
-        for (let n = 0; writing; n++) {
-          const aggregateId = `agg-${w}-${n % 3}`
-          const tag = `w${w}-c${n}`
-          const started = Date.now()
-          try {
-            const agg = await userCmd.emit(aggregateId, {
-              events: [0, 1, 2].map((i) => ({ type: 'loggedIn', tag, i })),
-            })
-            outcomes.push({ tag, aggregateId, ok: true, version: agg.version, started, ended: Date.now() })
-            await delay(5)
-          } catch (err) {
-            outcomes.push({ tag, aggregateId, ok: false, err, started, ended: Date.now() })
-            await delay(50)
-          }
-        }
-      }
-      const writers = [0, 1, 2, 3].map(writer)
-      const okSince = (ms) => outcomes.filter((o) => o.ok && o.started >= ms)
-
-      // two outages: a clean shutdown, then a crash (pg_ctl -m immediate)
-      const outages = []
-      try {
-        await waitFor(() => okSince(0).length >= 20, 20000, '20 commands before the first stop')
-        await waitFor(() => delivered.length >= 30, 20000, 'the handler handling events before the first stop')
-        for (const mode of ['fast', 'immediate']) {
-          const outage = { mode }
-          outages.push(outage)
-          if (mode !== 'fast') {
-            const since = outages[outages.length - 2].upAt
-            await waitFor(() => okSince(since).length >= 20, 20000, `20 commands before the ${mode} stop`)
-          }
-          outage.stopBegan = Date.now()
-          await cluster.stop(mode)
-          outage.downAt = Date.now()
-          await waitFor(
-            () => outcomes.filter((o) => o.started >= outage.downAt).length >= 8 && Date.now() - outage.downAt >= 1500,
-            20000,
-            `commands while the server is down (${mode})`
-          )
-          outage.startBegan = Date.now()
-          await cluster.start()
-          outage.upAt = Date.now()
-          await waitFor(
-            () =>
-              [0, 1, 2, 3].every(
-                (w) => okSince(outage.upAt).filter((o) => o.tag.startsWith(`w${w}-`)).length >= 3
-              ),
-            30000,
-            `three successful commands per writer after the ${mode} restart`
-          )
-        }
-      } finally {
-        writing = false
-        await Promise.all(writers)
-      }
-
-      // what the table holds
-      const { rows } = await query(url, 'SELECT position, aggregate_id, version, event FROM events ORDER BY position')
-      const stored = rows.map((r) => ({
-        position: Number(r.position),
-        aggregateId: r.aggregate_id,
-        version: Number(r.version),
-        event: JSON.parse(r.event),
-      }))
-      const lastPosition = stored[stored.length - 1].position
-      await waitFor(
-        () => delivered.length > 0 && Math.max(...delivered) >= lastPosition,
-        20000,
-        `the handler reaching position ${lastPosition}`
-      )
-      await handler.stop()
-
-      const failures = outcomes.filter((o) => !o.ok)
-      const successes = outcomes.filter((o) => o.ok)
-      const codes = {}
-      for (const f of failures) codes[f.err && f.err.code] = (codes[f.err && f.err.code] || 0) + 1
-      t.diagnostic(`${successes.length} commands stored, ${failures.length} failed (${JSON.stringify(codes)})`)
-      const whileDown = []
-      const afterRestart = []
-      outages.forEach((o, i) => {
-        const next = outages[i + 1]
-        const down = outcomes.filter((c) => c.started >= o.downAt && c.ended <= o.startBegan)
-        whileDown.push(...down)
-        afterRestart.push(...outcomes.filter((c) => c.started >= o.upAt && (!next || c.ended < next.stopBegan)))
-        const failed = failures.filter((c) => c.ended >= o.stopBegan && (!next || c.ended < next.stopBegan))
-        const firstFailure = Math.min(...failed.map((c) => c.ended))
-        const firstOk = Math.min(...okSince(o.startBegan).map((c) => c.ended))
-        const firstDelivery = deliveredAt.find((at) => at >= o.startBegan)
-        t.diagnostic(
-          `stop -m ${o.mode}: pg_ctl stop took ${o.downAt - o.stopBegan} ms, down for ${o.startBegan - o.downAt} ms, ` +
-            `postgres.sh start took ${o.upAt - o.startBegan} ms; ${failed.length} commands failed, from ` +
-            `${firstFailure - o.stopBegan} ms after the stop began (${firstOk - firstFailure} ms of failures), ` +
-            `${down.length} issued while down, ${down.filter((c) => c.ok).length} of them succeeded; ` +
-            `after the start began: first successful command ${firstOk - o.startBegan} ms, ` +
-            `the handler's first event ${firstDelivery - o.startBegan} ms (retryDelay 250 ms)`
-        )
-      })
-      const samples = new Map()
-      for (const f of failures) {
-        const reason = `${f.err.code}: ${String(f.err.message).split('\n')[0]}`
-        samples.set(reason, (samples.get(reason) || 0) + 1)
-      }
-      for (const [reason, n] of samples) t.diagnostic(`${n} x ${reason}`)
-      if (failures.length) t.diagnostic(`the full message: ${failures[failures.length - 1].err.message}`)
-
-      // the errors a user sees
-      assert.ok(whileDown.length >= 16, `only ${whileDown.length} commands were issued while the server was down`)
-      assert.deepEqual(
-        whileDown.filter((c) => c.ok).map((c) => c.tag),
-        [],
-        'commands succeeded while the server was down'
-      )
-      for (const f of failures) {
-        assert.ok(f.err instanceof Error, `a failure that is no Error: ${f.err}`)
-        assert.ok(!(f.err instanceof root().VersionError), `a VersionError while the server was down: ${f.err.stack}`)
-        assert.ok(CONNECTION_CODES.includes(f.err.code), `unexpected code ${f.err.code}: ${f.err.message}`)
-        assert.equal(f.err.retryable, true, `${f.err.code} is not marked retryable`)
-        assert.match(f.err.message, new RegExp(`127\\.0\\.0\\.1:${cluster.port}`))
-      }
-      assert.deepEqual(
-        afterRestart.filter((c) => !c.ok).map((o) => `${o.err.code}: ${o.err.message}`),
-        [],
-        'commands issued after the server was back failed'
-      )
-
-      // nothing half-written: versions dense, each command all or nothing
-      const byAggregate = new Map()
-      const byTag = new Map()
-      for (const ev of stored) {
-        if (!byAggregate.has(ev.aggregateId)) byAggregate.set(ev.aggregateId, [])
-        byAggregate.get(ev.aggregateId).push(ev.version)
-        if (!byTag.has(ev.event.tag)) byTag.set(ev.event.tag, [])
-        byTag.get(ev.event.tag).push(ev)
-      }
-      for (const [aggregateId, versions] of byAggregate) {
-        const sorted = [...versions].sort((a, b) => a - b)
-        assert.deepEqual(sorted, sorted.map((_, i) => i + 1), `versions of ${aggregateId} are not 1..n`)
-      }
-      for (const [tag, events] of byTag) {
-        assert.deepEqual(
-          events.map((e) => e.event.i),
-          [0, 1, 2],
-          `command ${tag} is stored in part: ${JSON.stringify(events)}`
-        )
-        const v = events[0].version
-        assert.deepEqual(events.map((e) => e.version), [v, v + 1, v + 2])
-      }
-      for (const s of successes) {
-        const events = byTag.get(s.tag)
-        assert.ok(events, `successful command ${s.tag} is not stored`)
-        assert.equal(events[2].version, s.version, `command ${s.tag} resolved with another version than stored`)
-      }
-      // a command in flight when the server stopped may have committed
-      // although it failed (its connection broke before the answer): it
-      // must then say so; one issued later must not be stored
-      const storedButFailed = failures.filter((f) => byTag.has(f.tag))
-      const inFlight = (f) => outages.some((o) => f.started < o.downAt && f.ended >= o.stopBegan)
-      for (const f of storedButFailed.filter(inFlight)) {
-        t.diagnostic(`in flight at a stop, failed with ${f.err.code} and yet stored: ${f.tag}`)
-        assert.equal(f.err.code, 'CONNECTION_LOST', `${f.tag} is stored, but its error says ${f.err.code}: ${f.err.message}`)
-        assert.match(f.err.message, /may have been stored/)
-      }
-      assert.deepEqual(
-        storedButFailed.filter((f) => !inFlight(f)).map((f) => `${f.tag}: ${f.err.code}: ${f.err.message}`),
-        [],
-        'commands that failed are stored'
-      )
-      assert.equal(byTag.size, successes.length + storedButFailed.length)
-
-      // the handler: every event, in order; at most one batch twice
-      const positions = stored.map((e) => e.position)
-      const firstTime = []
-      const seen = new Set()
-      let twice = 0
-      for (const p of delivered) {
-        if (seen.has(p)) twice++
-        else {
-          seen.add(p)
-          firstTime.push(p)
-        }
-      }
-      t.diagnostic(
-        `handler: ${delivered.length} deliveries of ${positions.length} events (${twice} twice), ` +
-          `${handlerErrors.length} errors reported to onError (${[...new Set(handlerErrors.map((e) => e.err && e.err.code))].join(', ')})`
-      )
-      assert.deepEqual(firstTime, positions, 'the handler skipped an event or handled them out of order')
-      assert.ok(twice <= BATCH, `${twice} events handled twice (batchSize ${BATCH})`)
-      assert.ok(handlerErrors.length >= 1, 'the handler reported no error while the server was down')
-      for (const { err, bookmark } of handlerErrors) {
-        assert.equal(bookmark, 'through-restart')
-        assert.ok(CONNECTION_CODES.includes(err && err.code), `the handler reported ${err && err.code}: ${err && err.message}`)
-        assert.equal(err.retryable, true)
-      }
-      assert.equal(await provider.getPosition('through-restart'), lastPosition)
-    }
-  )
+  it(RESTART, { timeout: 90000 }, (t) => restartScenario(t, cluster, 'postgres'))
 
   it('errors that retrying does not cure are not marked retryable: a wrong password, a TLS failure', async () => {
     const pg = providerModule('postgres')
@@ -428,6 +444,18 @@ async function cuttingProxy(url, { refuse }) {
     },
   }
 }
+
+describeMysql('faults: MariaDB stopped and restarted (a server of its own)', () => {
+  /** @type {Awaited<ReturnType<typeof createCluster>> | undefined} */
+  let server
+  before(async () => {
+    server = await createCluster('mysql')
+  })
+  after(async () => {
+    if (server) await server.destroy()
+  })
+  it(RESTART, { timeout: 90000 }, (t) => restartScenario(t, server, 'mysql'))
+})
 
 describePg('faults: a PostgreSQL connection cut after the commit of an append', () => {
   /** A database, a proxy to it, a provider through the proxy and user u1 created. */

@@ -38,7 +38,11 @@ async function fromKnexPg(client, tables) {
   }
   const pool = client.config.pool
   const max = pool && Number.isSafeInteger(pool.max) && pool.max > 0 ? pool.max : undefined
-  return postgresTarget(fromPgConfig({ ...config, ...(max ? { max } : {}) }, 'connection', what), tables)
+  // knex's searchPath option: the schemas the tables are looked up in
+  const searchPath = client.config.searchPath
+  const schemas = (Array.isArray(searchPath) ? searchPath : searchPath ? [searchPath] : []).map(String)
+  const options = schemas.length ? { options: `-c search_path=${schemas.join(',')}` } : {}
+  return postgresTarget(fromPgConfig({ ...config, ...options, ...(max ? { max } : {}) }, 'connection', what), tables)
 }
 
 module.exports = { isPgKnex, fromKnexPg }
