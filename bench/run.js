@@ -10,9 +10,10 @@
 // of load on the machine hits both. Reported: median, min–max, and the ratio
 // original/ours of the medians (> 1: evtstore-rs is faster).
 //
-// Usage: node run.js [--quick] [--reps N] [--stores memory,sqlite,pg,knex-sqlite,sqlite-normal]
+// Usage: node run.js [--quick] [--reps N] [--stores memory,sqlite,pg,mysql,knex-sqlite,sqlite-normal]
 //                    [--only REGEX] [--set key=value] [--out FILE] [--timeout S] [--list]
 // Env:   EVTSTORE_BENCH_PG_URL  a PostgreSQL URL: adds the 'pg' store
+//        EVTSTORE_BENCH_MYSQL_URL  a MySQL/MariaDB URL: the 'mysql' store
 //        EVTSTORE_BENCH_OURS  measure another evtstore-rs checkout than this one
 //        EVTSTORE_BENCH_BASELINE  also measure a second checkout ('baseline': before/after)
 //        BENCH_QUICK=1 (--quick), BENCH_REPS (--reps), BENCH_DATA_DIR (scratch files)
@@ -38,6 +39,7 @@ const STORE_NAME = {
   'knex-sqlite': 'SQLite file (ours via knex)',
   'sqlite-normal': "SQLite file, ours with synchronous: 'normal' (not durable on a power cut)",
   pg: 'PostgreSQL',
+  mysql: 'MariaDB (knex mysql2)',
 }
 /** The SQLite stores: the same data and scenarios as 'sqlite'. */
 const SQLITE_STORES = ['sqlite', 'knex-sqlite', 'sqlite-normal']
@@ -48,7 +50,7 @@ function usage() {
   return `node run.js [options]
   --quick            tiny sizes and 2 repetitions: a smoke run of a few seconds (BENCH_QUICK=1)
   --reps N           repetitions per scenario and implementation (default 5; BENCH_REPS)
-  --stores LIST      comma-separated: memory, sqlite, pg, knex-sqlite, sqlite-normal
+  --stores LIST      comma-separated: memory, sqlite, pg, mysql, knex-sqlite, sqlite-normal
                      (default memory,sqlite, plus pg when EVTSTORE_BENCH_PG_URL is set)
   --only REGEX       scenarios whose id matches (see --list)
   --set key=value    override a size (e.g. --set catchup=5000, --set memStored=[0,1000])
@@ -94,13 +96,15 @@ function parseArgs(argv) {
   if (opts.reps === undefined) opts.reps = opts.quick ? 2 : 5
   if (!Number.isInteger(opts.reps) || opts.reps < 1) throw new Error('--reps must be a positive integer')
   const pgUrl = process.env.EVTSTORE_BENCH_PG_URL
+  const mysqlUrl = process.env.EVTSTORE_BENCH_MYSQL_URL
   if (!opts.stores) opts.stores = pgUrl ? ['memory', 'sqlite', 'pg'] : ['memory', 'sqlite']
   for (const s of opts.stores) {
     if (!(s in STORE_NAME)) throw new Error(`unknown store ${s}`)
     if (s === 'pg' && !pgUrl) throw new Error('the pg store needs EVTSTORE_BENCH_PG_URL (a postgres:// URL)')
+    if (s === 'mysql' && !mysqlUrl) throw new Error('the mysql store needs EVTSTORE_BENCH_MYSQL_URL (a mysql:// URL)')
   }
   if (opts.out === undefined && !opts.quick) opts.out = path.join(__dirname, 'RESULTS.md')
-  return { ...opts, pgUrl }
+  return { ...opts, pgUrl, mysqlUrl }
 }
 
 /**
@@ -159,6 +163,18 @@ async function pgServer(url) {
   }
 }
 
+/** @param {string} url */
+async function mysqlServer(url) {
+  const conn = await require('mysql2/promise').createConnection({ uri: url })
+  try {
+    const [rows] = await conn.query('SELECT VERSION() AS v, @@innodb_flush_log_at_trx_commit AS f')
+    const r = /** @type {any[]} */ (rows)[0]
+    return `MySQL server ${r.v} on ${new URL(url).hostname}, innodb_flush_log_at_trx_commit ${r.f}`
+  } finally {
+    await conn.end()
+  }
+}
+
 async function pgCleanup(url, prefix) {
   const { Pool } = require('pg')
   const pool = new Pool({ connectionString: url, max: 1 })
@@ -192,9 +208,11 @@ async function main() {
   /** @type {any} */
   const info = report.machine(ROOT)
   if (opts.stores.includes('pg')) info.postgres = await pgServer(opts.pgUrl)
+  if (opts.stores.includes('mysql')) info.mysql = await mysqlServer(opts.mysqlUrl)
   console.log(`evtstore-rs benchmarks (${size}), ${opts.reps} repetitions, stores: ${opts.stores.join(', ')}`)
   console.log(`${info.cores} x ${info.cpu}, ${info.memoryGiB} GiB, Node ${info.node}, load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`)
   if (info.postgres) console.log(info.postgres)
+  if (info.mysql) console.log(info.mysql)
 
   const dataDir = process.env.BENCH_DATA_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'evtstore-rs-bench-'))
   fs.mkdirSync(dataDir, { recursive: true })
@@ -229,6 +247,13 @@ async function main() {
             file = path.join(dataDir, `run-${impl}.sqlite`)
             data.copyTemplate(templates.get(s.dataset(z)), file)
             Object.assign(spec, { file })
+          }
+          if (store === 'mysql') {
+            Object.assign(spec, {
+              url: opts.mysqlUrl,
+              events: `${pgPrefix}${runNo}_events`,
+              bookmarks: `${pgPrefix}${runNo}_bookmarks`,
+            })
           }
           if (store === 'pg') {
             Object.assign(spec, {
@@ -415,7 +440,8 @@ function markdown(a) {
     `- Load average (1, 5, 15 min): ${la(loadBefore)} before, ${la(loadAfter)} after; the run took ${duration(elapsed)}`,
     `- Node ${info.node}; ${Object.entries(info.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     ...(info.postgres ? [`- Database server: ${info.postgres}`] : []),
-    '- Stores: memory = each package\'s in-memory provider; SQLite file = evtstore\'s knex provider with sqlite3 (the original) against evtstore-rs/provider/sqlite `{ file }` (ours), each on its own copy of the same database file (tables made by evtstore\'s migrate); PostgreSQL = `provider/pg` of each package given the same kind of pg Pool (`new Pool({ connectionString, max: 10 })`, no TLS for either: node-postgres\'s default, which ours follows for a Pool).',
+    ...(info.mysql ? [`- Database server: ${info.mysql}`] : []),
+    '- Stores: memory = each package\'s in-memory provider; SQLite file = evtstore\'s knex provider with sqlite3 (the original) against evtstore-rs/provider/sqlite `{ file }` (ours), each on its own copy of the same database file (tables made by evtstore\'s migrate); PostgreSQL = `provider/pg` of each package given the same kind of pg Pool (`new Pool({ connectionString, max: 10 })`, no TLS for either: node-postgres\'s default, which ours follows for a Pool); MariaDB = evtstore\'s provider/knex of each package on the same kind of knex instance (client mysql2, pool max 10): the drop-in form.',
     '',
     report.markdownTable(headers, rows),
     '',

@@ -63,6 +63,7 @@ async function main() {
     pool = require('./lib/impls').pgPool(spec.url)
     await data.pgTables(pool, spec.events, spec.bookmarks, dataset)
   }
+  if (spec.store === 'mysql') await data.mysqlTables(spec.url, spec.events, spec.bookmarks, dataset)
 
   const env = await open(spec.impl, spec.store, ctx)
   // the initial events are the store's now; the worker keeps no copy
@@ -76,6 +77,7 @@ async function main() {
       await data.pgDrop(pool, spec.events, spec.bookmarks).catch(() => {})
       await pool.end().catch(() => {})
     }
+    if (spec.store === 'mysql') await data.mysqlDrop(spec.url, spec.events, spec.bookmarks).catch(() => {})
     if (scratchDir) require('fs').rmSync(scratchDir, { recursive: true, force: true })
   }
   result.rssMB = process.resourceUsage().maxRSS / 1024

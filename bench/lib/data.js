@@ -140,7 +140,58 @@ async function pgDrop(client, events, bookmarks) {
   await client.query(`DROP TABLE IF EXISTS "${bookmarks}"`)
 }
 
+/**
+ * Fresh MySQL tables in evtstore's knex layout, holding `dataset` (made by
+ * the server: a recursive sequence), through a mysql2 connection.
+ * @param {string} url
+ * @param {string} events
+ * @param {string} bookmarks
+ * @param {string} dataset
+ */
+async function mysqlTables(url, events, bookmarks, dataset) {
+  const conn = await require('mysql2/promise').createConnection({ uri: url })
+  try {
+    await mysqlDropWith(conn, events, bookmarks)
+    await conn.query(`CREATE TABLE \`${bookmarks}\` (bookmark varchar(255) NOT NULL PRIMARY KEY, position bigint)`)
+    await conn.query(
+      `CREATE TABLE \`${events}\` (position bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, version int, stream varchar(255), aggregate_id varchar(255), timestamp datetime, event text)`
+    )
+    await conn.query(`ALTER TABLE \`${events}\` ADD UNIQUE \`${events}_sp\` (stream, position), ADD UNIQUE \`${events}_sav\` (stream, aggregate_id, version)`)
+    const { kind, n } = parse(dataset)
+    if (n === 0) return
+    const idExpr = kind === 'agg' ? `'hyd'` : `CONCAT('pre-', g DIV ${PER_AGGREGATE})`
+    const versionExpr = kind === 'agg' ? 'g + 1' : `(g % ${PER_AGGREGATE}) + 1`
+    await conn.query('SET SESSION cte_max_recursion_depth = 10000000').catch(() => {}) // MySQL; MariaDB has no limit here
+    await conn.query(
+      `INSERT INTO \`${events}\` (version, stream, aggregate_id, timestamp, event)
+       WITH RECURSIVE seq (g) AS (SELECT 0 UNION ALL SELECT g + 1 FROM seq WHERE g < ${n - 1})
+       SELECT ${versionExpr}, ?, ${idExpr}, UTC_TIMESTAMP(), ? FROM seq ORDER BY g`,
+      [STREAM, JSON.stringify(EVENT)]
+    )
+    await conn.query(`ANALYZE TABLE \`${events}\``)
+  } finally {
+    await conn.end()
+  }
+}
+
+/** @param {any} conn @param {string} events @param {string} bookmarks */
+async function mysqlDropWith(conn, events, bookmarks) {
+  await conn.query(`DROP TABLE IF EXISTS \`${events}\`, \`${bookmarks}\``)
+}
+
+/** @param {string} url @param {string} events @param {string} bookmarks */
+async function mysqlDrop(url, events, bookmarks) {
+  const conn = await require('mysql2/promise').createConnection({ uri: url })
+  try {
+    await mysqlDropWith(conn, events, bookmarks)
+  } finally {
+    await conn.end()
+  }
+}
+
 module.exports = {
+  mysqlTables,
+  mysqlDrop,
   STREAM,
   EVENT,
   PER_AGGREGATE,

@@ -53,7 +53,7 @@ function pgPool(url) {
 
 /**
  * @param {string} impl 'orig' | 'ours' | 'base'
- * @param {string} store 'memory' | 'sqlite' | 'knex-sqlite' | 'sqlite-normal' | 'pg'
+ * @param {string} store 'memory' | 'sqlite' | 'knex-sqlite' | 'sqlite-normal' | 'pg' | 'mysql'
  * @param {{ initEvents?: any[], file?: string, url?: string, events?: string, bookmarks?: string }} ctx
  * @returns {Promise<{ api: any, provider: any, scratch?: () => any, close: () => Promise<void> }>}
  */
@@ -127,6 +127,27 @@ async function open(impl, store, ctx) {
       close: async () => {
         if (typeof provider.close === 'function') await provider.close()
         await pool.end()
+      },
+    }
+  }
+
+  if (store === 'mysql') {
+    // both through evtstore's knex provider on the same kind of knex mysql2
+    // instance: the drop-in form (ours reads the connection from knex and
+    // stores through its native engine)
+    const knex = require('knex')
+    const db = knex({ client: 'mysql2', connection: ctx.url, pool: { min: 0, max: 10 } })
+    const events = /** @type {string} */ (ctx.events)
+    const bookmarks = /** @type {string} */ (ctx.bookmarks)
+    const { createProvider } = providerModule(impl, 'knex')
+    const provider = createProvider({ events: () => db(events), bookmarks: () => db(bookmarks) })
+    if (provider.ready) await provider.ready
+    return {
+      api: root,
+      provider,
+      close: async () => {
+        if (typeof provider.close === 'function') await provider.close()
+        await db.destroy()
       },
     }
   }

@@ -182,11 +182,11 @@ const SCENARIOS = [
   {
     id: 'cmd-seq-distinct',
     title: (z) => `${fmtN(z.seq)} sequential commands, distinct aggregates`,
-    stores: ['memory', 'sqlite', 'pg'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql'],
     dataset: () => 'empty',
     unit: 'ms',
     targetRatio: 2,
-    targetStores: ['sqlite', 'pg'],
+    targetStores: ['sqlite', 'pg', 'mysql'],
     async run(env, z) {
       await warmup(env, z)
       const { cmd } = counterDomain(env)
@@ -198,7 +198,7 @@ const SCENARIOS = [
   {
     id: 'cmd-seq-one',
     title: (z) => `${fmtN(z.seq)} sequential commands, one aggregate`,
-    stores: ['memory', 'sqlite', 'pg'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql'],
     dataset: () => 'empty',
     unit: 'ms',
     async run(env, z) {
@@ -215,7 +215,7 @@ const SCENARIOS = [
   {
     id: 'cmd-seq-one-cache',
     title: (z) => `${fmtN(z.seq)} sequential commands, one aggregate, useCache`,
-    stores: ['memory', 'sqlite', 'pg'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql'],
     dataset: () => 'empty',
     unit: 'ms',
     async run(env, z) {
@@ -232,11 +232,11 @@ const SCENARIOS = [
   {
     id: 'cmd-conc-distinct',
     title: (z) => `${fmtN(z.conc)} concurrent commands (Promise.all), distinct aggregates`,
-    stores: ['memory', 'sqlite', 'pg'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql'],
     dataset: () => 'empty',
     unit: 'ms',
     targetRatio: 3,
-    targetStores: ['sqlite', 'pg'],
+    targetStores: ['sqlite', 'pg', 'mysql'],
     async run(env, z) {
       await warmup(env, z)
       const { cmd } = counterDomain(env)
@@ -254,7 +254,7 @@ const SCENARIOS = [
   {
     id: 'cmd-conc-one',
     title: (z) => `${fmtN(z.concOne)} concurrent commands, one aggregate`,
-    stores: ['memory', 'sqlite', 'pg'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql'],
     dataset: () => 'empty',
     unit: 'ms',
     async run(env, z) {
@@ -282,11 +282,11 @@ const SCENARIOS = [
   ...[0, 1].map((k) => ({
     id: `hydrate-${k === 0 ? 'small' : 'large'}`,
     title: (/** @type {any} */ z) => `hydrate an aggregate of ${fmtN(z.hydrate[k])} events (per read)`,
-    stores: ['memory', 'sqlite', 'pg'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql'],
     dataset: (/** @type {any} */ z) => `agg:${z.hydrate[k]}`,
     unit: 'ms',
     targetRatio: k === 1 ? 2 : undefined,
-    targetStores: k === 1 ? ['sqlite', 'pg'] : undefined,
+    targetStores: k === 1 ? ['sqlite', 'pg', 'mysql'] : undefined,
     async run(/** @type {any} */ env, /** @type {any} */ z) {
       const n = z.hydrate[k]
       await warmup(env, z)
@@ -310,11 +310,11 @@ const SCENARIOS = [
     id: `catchup-${bm}`,
     title: (/** @type {any} */ z) =>
       `handler catch-up from 0 over ${fmtN(z.catchup)} events, ${bm === 'stored' ? 'stored bookmark' : 'MemoryBookmark'}`,
-    stores: ['memory', 'sqlite', 'pg'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql'],
     dataset: (/** @type {any} */ z) => `spread:${z.catchup}`,
     unit: 'ms',
     targetRatio: bm === 'stored' ? 10 : undefined,
-    targetStores: bm === 'stored' ? ['sqlite', 'pg'] : undefined,
+    targetStores: bm === 'stored' ? ['sqlite', 'pg', 'mysql'] : undefined,
     secondaryRss: true,
     async run(/** @type {any} */ env, /** @type {any} */ z) {
       await warmup(env, z, { handler: true })
@@ -338,7 +338,7 @@ const SCENARIOS = [
   {
     id: 'handler-delay',
     title: (z) => `started handler: append resolved -> callback, p50 of ${fmtN(z.delayAppends)} appends ${z.delayGapMs} ms apart`,
-    stores: ['memory', 'sqlite', 'pg'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql'],
     dataset: () => 'empty',
     unit: 'ms',
     targetOurs: 5,
@@ -384,11 +384,11 @@ const SCENARIOS = [
     id: 'handler-delay-xproc',
     title: (z) =>
       `started handler, appends from another process: append resolved -> callback, p50 of ${fmtN(z.delayAppends)} appends ${z.delayGapMs} ms apart`,
-    stores: ['sqlite', 'pg'],
+    stores: ['sqlite', 'pg', 'mysql'],
     dataset: () => 'empty',
     unit: 'ms',
     targetOurs: 50,
-    targetStores: ['pg', 'sqlite'],
+    targetStores: ['pg', 'sqlite', 'mysql'],
     async run(env, z) {
       await warmup(env, z)
       const { createHandler } = counterDomain(env)

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
+use crate::error::StoreError;
+
 /// How long an operation waits for a free connection of the pool.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts of an operation whose connection broke (idle connections are
@@ -63,6 +65,55 @@ pub enum AcquireError {
     TimedOut,
     ConnectTimedOut(Duration),
     Connect(sqlx::Error),
+}
+
+/// Where a server engine's pool connects, for its messages.
+pub struct Server<'a> {
+    /// "PostgreSQL", "MySQL"
+    pub engine: &'static str,
+    /// `postgres://user@host:port/database`, never with the password
+    pub location: &'a str,
+    /// `host:port` or the socket
+    pub server: &'a str,
+    pub user: &'a str,
+    /// What reopens a closed store, for `STORE_CLOSED`.
+    pub reopen: &'static str,
+}
+
+impl AcquireError {
+    /// What the user is told when no connection could be had; a failed
+    /// connection attempt is classified by the engine's `connect_error`.
+    pub fn into_store_error(
+        self,
+        at: Server<'_>,
+        max: usize,
+        connect_error: impl FnOnce(sqlx::Error) -> StoreError,
+    ) -> StoreError {
+        match self {
+            AcquireError::Closed => StoreError::StoreClosed {
+                location: at.location.to_string(),
+                reopen: at.reopen,
+            },
+            AcquireError::TimedOut => StoreError::Timeout {
+                location: at.location.to_string(),
+                reason: format!(
+                    "no connection of the pool became free within {} s: all {max} of them stayed busy (raise maxConnections, or look for slow statements)",
+                    ACQUIRE_TIMEOUT.as_secs()
+                ),
+            },
+            AcquireError::ConnectTimedOut(limit) => StoreError::CannotConnect {
+                engine: at.engine,
+                tls: false,
+                server: at.server.to_string(),
+                user: at.user.to_string(),
+                reason: format!(
+                    "no answer within {} s: check the host and port, and that no firewall drops the connection",
+                    limit.as_secs_f64()
+                ),
+            },
+            AcquireError::Connect(e) => connect_error(e),
+        }
+    }
 }
 
 /// The store's connections: at most `max`, idle ones reused most recent

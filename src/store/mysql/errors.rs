@@ -5,7 +5,7 @@ use sqlx::mysql::{MySqlConnection, MySqlDatabaseError};
 use super::options::{connect_error, ENGINE};
 use super::MysqlEngine;
 use crate::error::StoreError;
-use crate::store::conns::{AcquireError, ACQUIRE_TIMEOUT};
+use crate::store::conns::{AcquireError, Server};
 
 /// Which table an operation works on (for `MISSING_TABLE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,31 +40,14 @@ pub(super) fn is_lost(err: &sqlx::Error) -> bool {
 impl MysqlEngine {
     /// Classifies a failure to get a connection.
     pub(super) fn acquire_error(&self, err: AcquireError) -> StoreError {
-        match err {
-            AcquireError::Closed => StoreError::StoreClosed {
-                location: self.location.clone(),
-                reopen: "provider/mysql createProvider()",
-            },
-            AcquireError::TimedOut => StoreError::Timeout {
-                location: self.location.clone(),
-                reason: format!(
-                    "no connection of the pool became free within {} s: all {} of them stayed busy (raise maxConnections, or look for slow statements)",
-                    ACQUIRE_TIMEOUT.as_secs(),
-                    self.conns.max
-                ),
-            },
-            AcquireError::ConnectTimedOut(limit) => StoreError::CannotConnect {
-                engine: ENGINE,
-                tls: false,
-                server: self.target.server.clone(),
-                user: self.target.user.clone(),
-                reason: format!(
-                    "no answer within {} s: check the host and port, and that no firewall drops the connection",
-                    limit.as_secs_f64()
-                ),
-            },
-            AcquireError::Connect(e) => connect_error(&self.target, e),
-        }
+        let at = Server {
+            engine: ENGINE,
+            location: &self.location,
+            server: &self.target.server,
+            user: &self.target.user,
+            reopen: "provider/mysql createProvider()",
+        };
+        err.into_store_error(at, self.conns.max, |e| connect_error(&self.target, e))
     }
 
     /// Classifies a database failure (a version conflict is told apart by

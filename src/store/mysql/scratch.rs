@@ -4,7 +4,6 @@
 //! and drop databases; each test makes its own). Without it the tests pass
 //! after saying they were skipped, except under `CI=true`, where they fail.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -12,7 +11,7 @@ use sqlx::mysql::MySqlConnection;
 use sqlx::{Connection, Executor};
 
 use crate::store::mysql::{MysqlEngine, MysqlOptions};
-use crate::store::registry::Scratch;
+use crate::store::registry::{test_server_url, Scratch};
 use crate::store::{Engine, Tables};
 
 pub(crate) const URL_VAR: &str = "EVTSTORE_TEST_MYSQL_URL";
@@ -20,24 +19,8 @@ pub(crate) const URL_VAR: &str = "EVTSTORE_TEST_MYSQL_URL";
 /// The server URL, or `None` (after saying so once) when the tests are to be
 /// skipped. Panics under CI, where a missing server is a failure.
 pub(crate) fn server_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "{URL_VAR} is missing: under CI the MySQL tests must run; start a server (scripts/mariadb.sh start) and set {URL_VAR} to its URL"
-                );
-            }
-            static SAID: AtomicBool = AtomicBool::new(false);
-            if !SAID.swap(true, Ordering::SeqCst) {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "MySQL tests skipped: {URL_VAR} is not set (scripts/mariadb.sh start prints a URL to set it to)"
-                );
-            }
-            None
-        }
-    }
+    static SAID: AtomicBool = AtomicBool::new(false);
+    test_server_url(URL_VAR, "MySQL", "scripts/mariadb.sh", &SAID)
 }
 
 impl MysqlOptions {

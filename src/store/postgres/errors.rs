@@ -8,7 +8,7 @@ use super::options::{connect_error, ENGINE};
 use super::sql::{truncate_ident_to, INDEX_COLUMNS_SQL};
 use super::PostgresEngine;
 use crate::error::StoreError;
-use crate::store::conns::{AcquireError, ACQUIRE_TIMEOUT};
+use crate::store::conns::{AcquireError, Server, ACQUIRE_TIMEOUT};
 
 /// Which table an operation works on (for `MISSING_TABLE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,31 +20,14 @@ pub(super) enum Table {
 impl PostgresEngine {
     /// Classifies a failure to get a connection.
     pub(super) fn acquire_error(&self, err: AcquireError) -> StoreError {
-        match err {
-            AcquireError::Closed => StoreError::StoreClosed {
-                location: self.location.clone(),
-                reopen: "PostgresStore.open()",
-            },
-            AcquireError::TimedOut => StoreError::Timeout {
-                location: self.location.clone(),
-                reason: format!(
-                    "no connection of the pool became free within {} s: all {} of them stayed busy (raise maxConnections, or look for slow statements)",
-                    ACQUIRE_TIMEOUT.as_secs(),
-                    self.conns.max
-                ),
-            },
-            AcquireError::ConnectTimedOut(limit) => StoreError::CannotConnect {
-                engine: ENGINE,
-                tls: false,
-                server: self.target.server.clone(),
-                user: self.target.user.clone(),
-                reason: format!(
-                    "no answer within {} s: check the host and port, and that no firewall drops the connection",
-                    limit.as_secs_f64()
-                ),
-            },
-            AcquireError::Connect(e) => connect_error(&self.target, e),
-        }
+        let at = Server {
+            engine: ENGINE,
+            location: &self.location,
+            server: &self.target.server,
+            user: &self.target.user,
+            reopen: "PostgresStore.open()",
+        };
+        err.into_store_error(at, self.conns.max, |e| connect_error(&self.target, e))
     }
 
     /// The error of an append whose connection broke after the statement

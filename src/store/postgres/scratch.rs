@@ -4,14 +4,13 @@
 //! creates and drops its own database). Without it the tests pass after
 //! saying they were skipped, except under `CI=true`, where they fail.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use sqlx::{Connection, Executor, PgConnection};
 
 use crate::store::postgres::{PostgresEngine, PostgresOptions};
-use crate::store::registry::Scratch;
+use crate::store::registry::{test_server_url, Scratch};
 use crate::store::{Engine, Tables};
 
 pub(crate) const URL_VAR: &str = "EVTSTORE_TEST_PG_URL";
@@ -19,25 +18,8 @@ pub(crate) const URL_VAR: &str = "EVTSTORE_TEST_PG_URL";
 /// The server URL, or `None` (after saying so once) when the tests are to be
 /// skipped. Panics under CI, where a missing server is a failure.
 pub(crate) fn server_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "{URL_VAR} is missing: under CI the PostgreSQL tests must run; start a server (scripts/postgres.sh start) and set {URL_VAR} to its URL"
-                );
-            }
-            static SAID: AtomicBool = AtomicBool::new(false);
-            if !SAID.swap(true, Ordering::SeqCst) {
-                // Straight to stderr: the test harness captures eprintln!.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "PostgreSQL tests skipped: {URL_VAR} is not set (scripts/postgres.sh start prints a URL to set it to)"
-                );
-            }
-            None
-        }
-    }
+    static SAID: AtomicBool = AtomicBool::new(false);
+    test_server_url(URL_VAR, "PostgreSQL", "scripts/postgres.sh", &SAID)
 }
 
 fn with_database(url: &str, database: &str) -> String {
