@@ -2,8 +2,8 @@
 // How the package finds its native addon once installed: the platform
 // packages (npm/<platform>/, the napi-rs layout) agree with package.json, the
 // loader names the package of each platform as the napi CLI does, and in a
-// user's node_modules without a usable binary the loader and the install
-// script say what was looked for and what to do. The install through a real
+// user's node_modules without a usable binary the loader and the build
+// command (npx evtstore-rs-build) say what was looked for and what to do. The install through a real
 // registry is scripts/install-test.sh.
 
 const { describe, it } = require('node:test')
@@ -34,7 +34,7 @@ const MACHINES = {
 function installedCopy() {
   const project = fs.mkdtempSync(path.join(os.tmpdir(), 'evtstore-rs-installed-'))
   const installed = path.join(project, 'node_modules', 'evtstore-rs')
-  for (const entry of ['index.js', 'lib', 'provider', 'package.json', 'scripts/install.js']) {
+  for (const entry of ['index.js', 'lib', 'provider', 'package.json', 'scripts/build-from-source.js']) {
     fs.cpSync(path.join(ROOT, entry), path.join(installed, entry), { recursive: true })
   }
   return { project, installed }
@@ -55,6 +55,13 @@ describe('platform packages', () => {
     for (const version of Object.values(pkg.optionalDependencies)) assert.equal(version, pkg.version)
     assert.equal(pkg.dependencies, undefined, 'the published package has no runtime dependencies')
     assert.ok(pkg.devDependencies['@napi-rs/cli'])
+  })
+
+  it('installing runs no script of the package (npm 11.16+ would warn, npm 12 and pnpm 10 would skip it)', () => {
+    for (const hook of ['preinstall', 'install', 'postinstall']) assert.equal(pkg.scripts[hook], undefined, hook)
+    assert.equal(fs.existsSync(path.join(ROOT, 'binding.gyp')), false)
+    assert.equal(pkg.bin['evtstore-rs-build'], 'scripts/build-from-source.js')
+    assert.ok(pkg.files.includes(pkg.bin['evtstore-rs-build']))
   })
 
   it('each npm/<platform>/package.json is that platform\'s package: name, version, os/cpu/libc, the .node file as main', () => {
@@ -99,8 +106,8 @@ describe('an installed package without a usable binary', () => {
         `${path.join(installed, 'native', 'evtstore-rs.node')} (not installed)`,
         '--omit=optional',
         'rustup.rs',
-        'npm rebuild evtstore-rs',
-        'pnpm approve-builds',
+        'npx evtstore-rs-build',
+        'pnpm exec evtstore-rs-build',
       ]) {
         assert.ok(run.stderr.includes(needle), `${needle} missing from: ${run.stderr}`)
       }
@@ -124,20 +131,25 @@ describe('an installed package without a usable binary', () => {
     }
   })
 
-  it('the install script, with no binary and no cargo on PATH, finishes with a warning instead of failing', () => {
+  it('npx evtstore-rs-build without cargo on PATH fails saying to install Rust, and builds nothing', () => {
     const { project, installed } = installedCopy()
     try {
-      const run = spawnSync(process.execPath, [path.join(installed, 'scripts', 'install.js')], {
-        cwd: installed,
+      const run = spawnSync(process.execPath, [path.join(installed, 'scripts', 'build-from-source.js')], {
+        cwd: project,
         env: { ...process.env, PATH: pathWithoutRust() },
         encoding: 'utf8',
       })
-      assert.equal(run.status, 0, run.stderr)
-      assert.match(run.stderr, /cargo is not on PATH/)
-      assert.match(run.stderr, /npm rebuild evtstore-rs/)
+      assert.equal(run.status, 1, run.stdout)
+      assert.match(run.stderr, new RegExp(`building for ${platformName()} needs Rust, and cargo is not on PATH: install it from https://rustup.rs`))
       assert.equal(fs.existsSync(path.join(installed, 'native')), false)
     } finally {
       fs.rmSync(project, { recursive: true, force: true })
     }
+  })
+
+  it('npx evtstore-rs-build does nothing where a binary loads', () => {
+    const run = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build-from-source.js')], { encoding: 'utf8' })
+    assert.equal(run.status, 0, run.stderr)
+    assert.match(run.stdout, /already loads on this machine; nothing to build/)
   })
 })

@@ -1,15 +1,16 @@
 'use strict'
 // Finds the Rust core for this machine: a binary built from the shipped source
-// (native/, by a contributor's `npm run build` or by the install script when no
-// prebuilt binary fits), else the prebuilt binary of the platform package that
-// npm installed as an optional dependency (npm/<platform>/ in the repository).
+// (native/, by a contributor's `npm run build`, or by `npx evtstore-rs-build`
+// where no prebuilt binary fits), else the prebuilt binary of the platform
+// package that the package manager installed as an optional dependency
+// (npm/<platform>/ in the repository).
 
 const fs = require('fs')
 const path = require('path')
 const { codedError } = require('./errors')
 const pkg = require('../package.json')
 
-/** Where a binary built from source is placed (`npm run build`, scripts/install.js). */
+/** Where a binary built from source is placed (`npm run build`, `npx evtstore-rs-build`). */
 const ADDON = path.join(__dirname, '..', 'native', `${pkg.napi.binaryName}.node`)
 
 /**
@@ -96,9 +97,9 @@ function missingMessage(platform, tried) {
   return (
     `evtstore-rs: no native addon could be loaded on ${where}. Looked for: ${tried.join('; ')}. ` +
     prebuiltHint +
-    'To build it from the shipped source: install Rust from https://rustup.rs (check with `cargo --version`), then run ' +
-    '`npm rebuild evtstore-rs`; pnpm skips install scripts unless allowed: run `pnpm approve-builds`, then `pnpm rebuild evtstore-rs` ' +
-    '(in this repository: `npm run build`).'
+    'To build it from the Rust source the package ships: install Rust from https://rustup.rs ' +
+    '(check with `cargo --version`), then run `npx evtstore-rs-build` in your project ' +
+    '(pnpm: `pnpm exec evtstore-rs-build`; in the evtstore-rs repository: `npm run build`).'
   )
 }
 
