@@ -21,4 +21,20 @@ fi
 
 cd "$repo"
 "$lint" -no-color .github/workflows/*.yml
+
+# actionlint checks a runner label where runs-on names it, not in a matrix
+# (runs-on: ${{ matrix.settings.host }}): a workflow with one job per host:
+# value of the matrices has each checked against GitHub's current labels.
+probe="$(mktemp -d)"
+trap 'rm -rf "$probe"' EXIT
+{
+  echo 'on: push'
+  echo 'jobs:'
+  n=0
+  for host in $(grep -ho 'host: [A-Za-z0-9._-]*' .github/workflows/*.yml | cut -d' ' -f2 | sort -u); do
+    n=$((n + 1))
+    printf '  job%s:\n    runs-on: %s\n    steps: [{ run: "true" }]\n' "$n" "$host"
+  done
+} >"$probe/hosts.yml"
+"$lint" -no-color "$probe/hosts.yml"
 echo "lint-workflows.sh: $(ls .github/workflows/*.yml | wc -l) workflow file(s) pass actionlint $version"
