@@ -1,6 +1,6 @@
 'use strict'
 // The errors a new user meets first say what happened and what to do: a
-// missing native addon (an install script the package manager skipped), and
+// missing native addon (no prebuilt binary for the platform, none built), and
 // a provider path that this version does not ship yet.
 
 const { describe, it } = require('node:test')
@@ -13,8 +13,8 @@ const { spawnSync } = require('node:child_process')
 const ROOT = path.join(__dirname, '..')
 
 describe('errors at the edges', () => {
-  it('a missing addon is NATIVE_MISSING naming the platform, pnpm approve-builds / rebuild, npm rebuild and Rust', () => {
-    // a copy of the package without native/: what a skipped install script leaves
+  it('a missing addon is NATIVE_MISSING naming the platform, the build command (npx, pnpm exec) and Rust', () => {
+    // a copy of the package without native/ and without its platform package
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evtstore-rs-no-addon-'))
     try {
       for (const entry of ['index.js', 'lib', 'provider', 'package.json']) {
@@ -27,7 +27,7 @@ describe('errors at the edges', () => {
       assert.equal(run.status, 0, run.stderr)
       const err = JSON.parse(run.stdout.trim())
       assert.equal(err.code, 'NATIVE_MISSING')
-      for (const needle of [`${process.platform}-${process.arch}`, 'pnpm approve-builds', 'pnpm rebuild evtstore-rs', 'npm rebuild evtstore-rs', 'rustup.rs']) {
+      for (const needle of [`${process.platform}-${process.arch}`, 'npx evtstore-rs-build', 'pnpm exec evtstore-rs-build', 'rustup.rs']) {
         assert.ok(err.message.includes(needle), `${needle} missing from: ${err.message}`)
       }
     } finally {
