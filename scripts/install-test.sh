@@ -14,8 +14,9 @@
 # The linux-x64-gnu binary is built by scripts/build-prebuilt.sh (glibc 2.17)
 # when npm/linux-x64-gnu/ has none or an older one than the Rust source.
 # Runs on linux-x64 with glibc only. Settings: EVTSTORE_REGISTRY_PORT (54873).
-# Step 4 builds with CARGO_TARGET_DIR=<repo>/target/from-source, kept between
-# runs so that later runs rebuild only the crate; EVTSTORE_INSTALL_TEST_COLD=1
+# Step 4 builds with CARGO_TARGET_DIR=<repo>/target, where the repository's own
+# build has compiled every dependency already (same profile and features), so
+# only the crate is compiled again; EVTSTORE_INSTALL_TEST_COLD=1
 # leaves CARGO_TARGET_DIR unset, as on a user's machine: a cold build in a
 # temporary folder that is deleted (minutes).
 set -euo pipefail
@@ -152,7 +153,7 @@ echo "== 4. no prebuilt binary (--omit=optional), cargo on PATH: npx evtstore-rs
 source_build="$(new_project from-source)"
 cd "$source_build"
 npm install --omit=optional "evtstore-rs@$version" >"$work/install4.log" 2>&1 || fail "npm install failed: $(cat "$work/install4.log")"
-if [ -z "${EVTSTORE_INSTALL_TEST_COLD:-}" ]; then export CARGO_TARGET_DIR="$repo/target/from-source"; fi
+if [ -z "${EVTSTORE_INSTALL_TEST_COLD:-}" ]; then export CARGO_TARGET_DIR="$repo/target"; fi
 start="$(now)"
 npx evtstore-rs-build >"$work/build4.log" 2>&1 || fail "the build from source failed: $(tail -n 30 "$work/build4.log")"
 build4="$(seconds "$start" "$(now)")"
