@@ -161,7 +161,9 @@ async function mysqlTables(url, events, bookmarks, dataset) {
     if (n === 0) return
     const idExpr = kind === 'agg' ? `'hyd'` : `CONCAT('pre-', g DIV ${PER_AGGREGATE})`
     const versionExpr = kind === 'agg' ? 'g + 1' : `(g % ${PER_AGGREGATE}) + 1`
-    await conn.query('SET SESSION cte_max_recursion_depth = 10000000').catch(() => {}) // MySQL; MariaDB has no limit here
+    // the recursion limits of MySQL and of MariaDB (each refuses the other's)
+    await conn.query('SET SESSION cte_max_recursion_depth = 10000000').catch(() => {})
+    await conn.query('SET SESSION max_recursive_iterations = 10000000').catch(() => {})
     await conn.query(
       `INSERT INTO \`${events}\` (version, stream, aggregate_id, timestamp, event)
        WITH RECURSIVE seq (g) AS (SELECT 0 UNION ALL SELECT g + 1 FROM seq WHERE g < ${n - 1})
