@@ -8,12 +8,13 @@ use std::sync::Arc;
 use napi_derive::napi;
 
 use crate::error::{Result, StoreError};
+use crate::store::mongo::{MongoEngine, MongoOptions};
 use crate::store::postgres::{PostgresEngine, PostgresOptions};
 use crate::store::sqlite::{SqliteEngine, SqliteOptions};
 use crate::store::Engine;
 
 /// The keys of [`StoreOptions`], for messages.
-const ENGINES: [&str; 2] = ["sqlite", "postgres"];
+const ENGINES: [&str; 3] = ["sqlite", "postgres", "mongo"];
 
 /// What `Store.open()` takes: the options of one engine.
 #[napi(object)]
@@ -22,6 +23,8 @@ pub struct StoreOptions {
     pub sqlite: Option<SqliteOptions>,
     /// A PostgreSQL server.
     pub postgres: Option<PostgresOptions>,
+    /// A MongoDB server (or one speaking its protocol).
+    pub mongo: Option<MongoOptions>,
 }
 
 type Opening = Pin<Box<dyn Future<Output = Result<Arc<dyn Engine>>> + Send>>;
@@ -38,6 +41,9 @@ fn chosen(options: StoreOptions) -> Vec<(&'static str, Opening)> {
     }
     if let Some(o) = options.postgres {
         chosen.push(("postgres", opening(PostgresEngine::open(o))));
+    }
+    if let Some(o) = options.mongo {
+        chosen.push(("mongo", opening(MongoEngine::open(o))));
     }
     chosen
 }
@@ -78,5 +84,6 @@ pub async fn scratch_engines() -> Vec<Scratch> {
         crate::store::sqlite::scratch::scratch().await,
     ];
     all.extend(crate::store::postgres::scratch::scratch().await);
+    all.extend(crate::store::mongo::scratch::scratch().await);
     all
 }
