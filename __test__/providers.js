@@ -8,7 +8,7 @@
 //
 // Flags tell the suite what a factory can do:
 //   native       the storage is done by the Rust core (not a user's JS provider)
-//   engine       what stores the events: 'memory', 'sqlite', 'postgres' or 'js'
+//   engine       what stores the events: 'memory', 'sqlite', 'postgres', 'mongo' or 'js'
 //   limitOption  createProvider takes `limit` (otherwise provider.limit is set)
 //   variant(ctx, opts)  another createProvider call on the same backing with
 //                       other options ({ limit, events, bookmarks }), used for
@@ -23,6 +23,7 @@ const path = require('node:path')
 const { provider: providerModule } = require('./pkg')
 const { createJsProvider } = require('./js-provider')
 const { pgRequirement, createDatabase, adminParts } = require('./pg-server')
+const { mongoRequirement, createMongoDatabase } = require('./mongo-server')
 
 function tempDir(prefix = 'evtstore-rs-test-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -208,6 +209,61 @@ function pgFactory({ name, form, events = 'events', bookmarks = 'bookmarks' }) {
   }
 }
 
+/**
+ * A MongoDB provider, each instance on a database of its own: natively on a
+ * url, or as evtstore takes it, on Collections of the official driver
+ * (Promises of them, as evtstore allows), which names its own collections
+ * (no table-name variant).
+ */
+function mongoFactory({ name, form }) {
+  const req = mongoRequirement()
+  const collections = form === 'collections'
+  return {
+    name,
+    native: true,
+    engine: 'mongo',
+    limitOption: true,
+    skip: req.skip,
+    fail: req.fail,
+    async create({ limit, onError } = {}) {
+      const mongo = providerModule('mongo')
+      const db = await createMongoDatabase()
+      const where = collections
+        ? { events: Promise.resolve(db.db.collection('events')), bookmarks: db.db.collection('bookmarks') }
+        : { url: db.url }
+      let provider
+      try {
+        if (collections) await mongo.migrate(where.events, where.bookmarks)
+        else await mongo.migrate(where)
+        provider = mongo.createProvider({ ...where, limit, onError })
+        await provider.ready
+      } catch (err) {
+        await closeProvider(provider)
+        await db.drop()
+        throw err
+      }
+      return {
+        provider,
+        mongo: db,
+        async cleanup() {
+          await closeProvider(provider)
+          await db.drop()
+        },
+      }
+    },
+    ...(collections
+      ? {}
+      : {
+          async variant(ctx, opts) {
+            return providerModule('mongo').createProvider({ url: ctx.mongo.url, ...opts })
+          },
+          async migrateWith(ctx, opts) {
+            return providerModule('mongo').migrate({ url: ctx.mongo.url, ...opts })
+          },
+        }),
+  }
+}
+
 const memory = {
   name: 'memory',
   native: true,
@@ -249,6 +305,8 @@ const factories = [
   // non-default table names: read from the options next to the driver object
   pgFactory({ name: 'postgres.js sql', form: 'postgres.js', events: 'pjs_events', bookmarks: 'pjs_bookmarks' }),
   pgFactory({ name: 'pg Pool', form: 'pg Pool' }),
+  mongoFactory({ name: 'mongo url', form: 'url' }),
+  mongoFactory({ name: 'mongo driver Collections', form: 'collections' }),
 ]
 
 // EVTSTORE_TEST_PROVIDERS="memory,sqlite file" runs the suite against some

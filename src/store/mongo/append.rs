@@ -39,6 +39,14 @@ impl MongoEngine {
             .map(|e| event_document(e.event))
             .collect::<Result<Vec<Document>>>()?;
         let n = events.len() as i64;
+        for (i, doc) in payloads.iter().enumerate() {
+            check_size(
+                i,
+                events[i].event.len(),
+                doc,
+                stream.len() + aggregate_id.len() + 256,
+            )?;
+        }
         let (from, to) = self.take_positions(n).await?;
         let docs: Vec<Document> = events
             .iter()
@@ -188,4 +196,25 @@ pub(super) fn is_version_key(keys: &[String]) -> bool {
     let mut keys = keys.to_vec();
     keys.sort();
     keys == ["aggregateId", "stream", "version"]
+}
+
+/// The largest document MongoDB stores.
+const MAX_DOCUMENT: usize = 16 * 1024 * 1024;
+
+/// Refuses an event MongoDB could not store (measured in BSON only when its
+/// JSON is big enough for that to be possible), before any position is
+/// claimed.
+fn check_size(index: usize, json_len: usize, doc: &Document, around: usize) -> Result<()> {
+    if json_len < MAX_DOCUMENT / 4 {
+        return Ok(());
+    }
+    let bytes = mongodb::bson::to_vec(doc)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if bytes.saturating_add(around) > MAX_DOCUMENT {
+        return Err(StoreError::invalid_event(format!(
+            "event at index {index} is {bytes} bytes as BSON: MongoDB stores at most 16 MiB (16777216 bytes) per document, with the event's stream, id and numbers"
+        )));
+    }
+    Ok(())
 }

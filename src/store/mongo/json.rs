@@ -16,9 +16,9 @@ use crate::store::batch::push_json_str;
 /// as a Double, so a JS reader gets the same numbers back.
 pub(super) fn event_document(json: &str) -> Result<Document> {
     let mut de = serde_json::Deserializer::from_str(json);
-    let value = BsonSeed
-        .deserialize(&mut de)
-        .map_err(|e| StoreError::invalid_event(format!("the event cannot be stored: {e}")))?;
+    let value = BsonSeed.deserialize(&mut de).map_err(|e| {
+        StoreError::invalid_event(format!("the event cannot be stored in MongoDB: {e}"))
+    })?;
     match value {
         Bson::Document(d) => Ok(d),
         _ => Err(StoreError::invalid_event("the event is not an object")),
@@ -81,6 +81,11 @@ impl<'de> Visitor<'de> for BsonVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Bson, A::Error> {
         let mut out = Document::new();
         while let Some(key) = map.next_key::<String>()? {
+            if key.contains('\0') {
+                return Err(serde::de::Error::custom(format!(
+                    "the field name {key:?} holds a NUL character, which MongoDB cannot store in a field name (BSON names are C strings)"
+                )));
+            }
             let value = map.next_value_seed(BsonSeed)?;
             // JSON.parse keeps the last of repeated keys; so does insert
             out.insert(key, value);
