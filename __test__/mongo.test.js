@@ -13,6 +13,7 @@ const { describeMongo, createMongoDatabase } = require('./mongo-server')
 const { deferred, withTimeout, runNode, delay } = require('./helpers')
 
 const fixture = (name) => path.join(__dirname, 'fixtures', name)
+const FERRETDB_BIN = path.join(__dirname, '..', 'tools', 'ferretdb', 'bin', 'ferretdb-test-server')
 
 /** A database of its own for one test, dropped after it. */
 async function freshDb(t) {
@@ -92,10 +93,13 @@ describeMongo('MongoDB across processes', () => {
     }
     assert.deepEqual(positions, table)
     assert.equal(bookmark, table[table.length - 1])
-    const claims = await db.db.collection('events_positions').find({ _id: { $gt: 0 } }).sort({ _id: 1 }).toArray()
-    const ends = await db.db.collection('events_positions').countDocuments({ _id: { $lt: 0 } })
-    assert.equal(ends, claims.length, 'every claim ended')
-    for (let i = 1; i < claims.length; i++) assert.equal(claims[i]._id, claims[i - 1].to + 1, 'claims are contiguous')
+    const side = await db.db.collection('events_positions').find({}).toArray()
+    const claims = side.filter((d) => d._id.startsWith('c:')).map((d) => ({ from: Number(d._id.slice(2)), to: d.to }))
+    claims.sort((a, b) => a.from - b.from)
+    const ends = new Set(side.filter((d) => d._id.startsWith('e:')).map((d) => Number(d._id.slice(2))))
+    for (const c of claims) assert.ok(ends.has(c.from), `claim ${c.from} never ended`)
+    assert.equal(claims[0].from, 1)
+    for (let i = 1; i < claims.length; i++) assert.equal(claims[i].from, claims[i - 1].to + 1, 'claims are contiguous')
     const last = claims[claims.length - 1].to
     const conflicts = stats.reduce((n, s) => n + s.conflicts, 0)
     t.diagnostic(
@@ -155,10 +159,9 @@ describeMongo('MongoDB positions without transactions', () => {
     // another process claimed positions 2 and 3 and died before inserting:
     // what its append does first, done here with the driver
     const claims = db.db.collection('events_positions')
-    const [highest] = await claims.find({ _id: { $gt: 0 } }).sort({ _id: -1 }).limit(1).toArray()
-    const last = highest.to
+    const last = (await claims.findOne({ _id: 'c:1' })).to
     assert.equal(last, 1)
-    await claims.insertOne({ _id: last + 1, to: last + 2 })
+    await claims.insertOne({ _id: `c:${last + 1}`, to: last + 2 })
 
     const seen = []
     const got = deferred()
@@ -184,8 +187,8 @@ describeMongo('MongoDB positions without transactions', () => {
     )
     assert.ok(waited >= bound - 150, `handled after ${waited} ms: held back less than the bound`)
     assert.ok(waited <= bound + 500, `handled after ${waited} ms: more than the bound and a probe`)
-    const end = await claims.findOne({ _id: -(last + 1) })
-    assert.deepEqual(end, { _id: -(last + 1), to: last + 2, abandoned: true }, 'the claim was given up')
+    const end = await claims.findOne({ _id: `e:${last + 1}` })
+    assert.deepEqual(end, { _id: `e:${last + 1}`, to: last + 2, abandoned: true }, 'the claim was given up')
   })
 
   it("migrate turns evtstore's Timestamp positions into ordered integers once, events and bookmarks, through driver Collections", async (t) => {
@@ -274,7 +277,7 @@ describeMongo('MongoDB positions without transactions', () => {
     const db = await freshDb(t)
     await providerModule('mongo').migrate({ url: db.url })
     const provider = providerOn(t, { url: db.url })
-    const claimsBefore = await db.db.collection('events_positions').countDocuments({ _id: { $gt: 0 } })
+    const claimsBefore = await db.db.collection('events_positions').countDocuments({ _id: /^c:/ })
     const cases = [
       [{ type: 'ok', ['k\u0000']: 1 }, /field name "k\\0" holds a NUL/],
       [{ type: 'big', text: 'x'.repeat(16 * 1024 * 1024) }, /16 MiB/],
@@ -295,7 +298,110 @@ describeMongo('MongoDB positions without transactions', () => {
       (await provider.getEventsFor('odd', 'o1')).map((e) => e.event),
       [odd]
     )
-    const claimsAfter = await db.db.collection('events_positions').countDocuments({ _id: { $gt: 0 } })
+    const claimsAfter = await db.db.collection('events_positions').countDocuments({ _id: /^c:/ })
     assert.equal(claimsAfter, claimsBefore + 1, 'no position was claimed for the refused appends')
+  })
+})
+
+/**
+ * A FerretDB of this test's own (the binary scripts/ferretdb.sh builds), on a
+ * free port and a folder of its own, that the test can stop and start again.
+ */
+async function ownServer(t) {
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const net = require('node:net')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evtstore-rs-ferretdb-'))
+  const port = await new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+  let child
+  const start = async () => {
+    child = spawn(FERRETDB_BIN, ['-port', String(port), '-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    const ready = deferred()
+    child.stdout.on('data', (d) => {
+      out += d
+      if (out.includes('ready ')) ready.resolve()
+    })
+    child.on('exit', () => ready.reject(new Error(`ferretdb exited: ${out}`)))
+    await withTimeout(ready.promise, 10000, 'ferretdb to start')
+  }
+  const stop = async () => {
+    const c = child
+    if (!c || c.exitCode !== null || c.signalCode !== null) return
+    const exited = new Promise((resolve) => c.on('exit', resolve))
+    c.kill('SIGKILL')
+    await exited
+  }
+  t.after(async () => {
+    await stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  await start()
+  return { url: `mongodb://127.0.0.1:${port}/restart?serverSelectionTimeoutMS=1000`, start, stop }
+}
+
+describeMongo('MongoDB server stopped and restarted', () => {
+  const fs = require('node:fs')
+  const noBinary = fs.existsSync(FERRETDB_BIN) ? false : `no ${FERRETDB_BIN}: build it with scripts/ferretdb.sh build`
+  it('under 4 writers and a started handler: the handler goes on, every stored event handled once, in order', { skip: noBinary, timeout: 90000 }, async (t) => {
+    const server = await ownServer(t)
+    const mongo = providerModule('mongo')
+    await mongo.migrate({ url: server.url })
+    const provider = providerOn(t, { url: server.url, abandonAfterMs: 1000 })
+    const { createAggregate, createDomainV2, createCommands } = root()
+    const user = createAggregate({ stream: 'users', create: () => ({}), fold: () => ({}) })
+    const { domain, createHandler } = createDomainV2({ provider }, { user })
+    const cmd = createCommands(domain.user, { login: async (c) => ({ type: 'loggedIn', n: c.n }) })
+    const handled = []
+    const handler = createHandler('restart', ['users'], { pollInterval: 100, retryDelay: 100 })
+    handler.handle('users', 'loggedIn', async (_id, _ev, meta) => {
+      handled.push(meta.position)
+    })
+    handler.start()
+    t.after(() => handler.stop())
+
+    let stored = 0
+    const failures = new Map()
+    let stopWriting = false
+    const writer = async (w) => {
+      for (let n = 0; !stopWriting; n++) {
+        try {
+          await cmd.login(`w${w}-${n % 5}`, { n })
+          stored++
+        } catch (err) {
+          failures.set(err.code || err.name, (failures.get(err.code || err.name) || 0) + 1)
+          if (err.name !== 'VersionError' && err.retryable !== true) throw err
+          await delay(50)
+        }
+      }
+    }
+    const writers = Promise.all([0, 1, 2, 3].map(writer))
+    await delay(1500)
+    const before = stored
+    await server.stop()
+    await delay(1500)
+    await server.start()
+    await delay(2500)
+    stopWriting = true
+    await writers
+    assert.ok(before > 0 && stored > before, `stored ${before} before the stop, ${stored} in all`)
+
+    const { MongoClient } = require('mongodb')
+    const client = new MongoClient(server.url)
+    t.after(() => client.close())
+    const positions = (await client.db().collection('events').find({}).sort({ position: 1 }).toArray()).map((d) => d.position)
+    const until = Date.now() + 10000
+    while (handled.length < positions.length && Date.now() < until) await delay(50)
+    assert.deepEqual(handled, positions, 'every stored event handled once, in order')
+    assert.ok(positions.length >= stored, `${positions.length} stored events for ${stored} commands that resolved`)
+    t.diagnostic(
+      `${stored} commands resolved (${before} before the stop), ${positions.length} events stored and handled; ` +
+        `failures while the server was away: ${JSON.stringify(Object.fromEntries(failures))}`
+    )
   })
 })

@@ -67,7 +67,11 @@ impl MongoEngine {
         let inserted = self.events.insert_many(&docs).ordered(true).await;
         let last_version = first_version + n - 1;
         match inserted {
-            Ok(_) => match self.end_positions(from, to).await? {
+            Ok(_) => match self
+                .end_positions(from, to)
+                .await
+                .map_err(|e| self.end_unknown(e))?
+            {
                 End::Done => Ok((from..=to).collect()),
                 // a reader gave the range up while we inserted
                 End::Abandoned => {
@@ -93,6 +97,27 @@ impl MongoEngine {
                     self.abandon_after().as_millis()
                 ),
             }),
+        }
+    }
+
+    /// The events were inserted but their end could not be: if the server
+    /// did record it they stay, otherwise a reader gives them up after the
+    /// bound.
+    fn end_unknown(&self, err: StoreError) -> StoreError {
+        match err {
+            StoreError::ConnectionLost { location, reason }
+            | StoreError::CannotConnect {
+                server: location,
+                reason,
+                ..
+            } => StoreError::ConnectionLost {
+                location,
+                reason: format!(
+                    "{reason}; the events were inserted but ending their claim failed: they are kept if the server recorded the end, else handlers give them up after abandonAfterMs ({} ms); reload the aggregate before retrying the command",
+                    self.abandon_after().as_millis()
+                ),
+            },
+            other => other,
         }
     }
 

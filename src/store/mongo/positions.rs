@@ -3,23 +3,26 @@
 //! enforces (FerretDB v1, the test server, loses concurrent updates of one
 //! document, `$inc` included: 200 concurrent `$inc`s left 10, measured).
 //!
-//! `<events>_positions` holds small documents whose `_id` says what they are:
+//! `<events>_positions` holds small documents whose `_id` says what they are
+//! (string `_id`s: the one lookup even FerretDB v1 answers from an index;
+//! every other filter there is a scan of the collection):
 //!
 //! ```text
-//! { _id: 41, to: 43 }                    claim: positions 41..43 are taken
-//! { _id: -41, to: 43 }                   end: the write of 41..43 finished
-//! { _id: -44, to: 44, abandoned: true }  end: a reader gave 44 up
-//! { _id: 0, frontier: 40 }               checkpoint: where a new reader starts
+//! { _id: "c:41", to: 43 }                    claim: positions 41..43 are taken
+//! { _id: "e:41", to: 43 }                    end: the write of 41..43 finished
+//! { _id: "e:44", to: 44, abandoned: true }   end: a reader gave 44 up
+//! { _id: "checkpoint", frontier: 40 }        where a new reader starts
 //! ```
 //!
-//! * A writer claims the next range with one insert (`_id` = the first
-//!   position after the highest claim: two writers that pick the same one
-//!   clash on `_id`, and the loser picks again), inserts its events, then
-//!   inserts the end.
-//! * A reader walks the claims in order: the settled frontier is the end of
-//!   the last claim before the first one without an end. Handlers read only
-//!   up to it, so an event committed later at a lower position cannot be
-//!   skipped.
+//! * A writer claims the next range with one insert: `c:<first>`, the first
+//!   position after the last claim it knows of. Claims are contiguous, so a
+//!   writer that is behind clashes on `_id`, looks that claim up and tries
+//!   right after it. It inserts its events, then the end `e:<first>`.
+//! * A reader walks from its frontier by lookups: `e:<frontier + 1>` found
+//!   means that claim is settled (its `to` is the next frontier); not found,
+//!   `c:<frontier + 1>` says whether a write is in flight there. The settled
+//!   frontier is where the walk stops. Handlers read only up to it, so an
+//!   event committed later at a lower position cannot be skipped.
 //! * A claim without an end for longer than `abandon_after` (timed from
 //!   when this process first saw it, so other machines' clocks do not
 //!   matter) belonged to a writer that died or stalled: the reader inserts
@@ -28,7 +31,7 @@
 //!   stalled writer's insert that lands later is never read; that writer
 //!   finds the end taken, deletes its events and fails with `TIMEOUT`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -40,9 +43,17 @@ use super::MongoEngine;
 use crate::error::{Result, StoreError};
 
 /// The `_id` of the checkpoint document.
-const CHECKPOINT: i64 = 0;
+const CHECKPOINT: &str = "checkpoint";
 /// A reader moves the checkpoint after walking this many positions.
 const CHECKPOINT_EVERY: i64 = 1000;
+
+fn claim_id(from: i64) -> String {
+    format!("c:{from}")
+}
+
+fn end_id(from: i64) -> String {
+    format!("e:{from}")
+}
 
 /// What handlers may rely on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,6 +71,14 @@ pub(super) enum End {
     Abandoned,
 }
 
+fn end_of(doc: &Document) -> End {
+    if doc.get_bool("abandoned") == Ok(true) {
+        End::Abandoned
+    } else {
+        End::Done
+    }
+}
+
 pub(super) fn as_i64(value: &Bson) -> Option<i64> {
     match value {
         Bson::Int32(v) => Some(i64::from(*v)),
@@ -67,6 +86,10 @@ pub(super) fn as_i64(value: &Bson) -> Option<i64> {
         Bson::Double(v) if v.fract() == 0.0 && v.abs() < 9.2e18 => Some(*v as i64),
         _ => None,
     }
+}
+
+fn to_of(doc: &Document) -> Option<i64> {
+    doc.get("to").and_then(as_i64)
 }
 
 fn is_duplicate(err: &mongodb::error::Error) -> bool {
@@ -91,13 +114,14 @@ struct Walked {
 /// The process's side of the positions.
 pub(super) struct Positions {
     pub abandon_after: Duration,
-    /// The first position after the highest claim, when this process knows
-    /// it (an uncontended append claims in one round trip).
+    /// Where this process's next claim goes, when it knows (an uncontended
+    /// append claims in one round trip).
     next: tokio::sync::Mutex<Option<i64>>,
     walked: tokio::sync::Mutex<Walked>,
     /// The settled frontier and abandoned ranges as last walked, for those
     /// that must not wait for a walk.
     known: Mutex<Settled>,
+    /// When this process first saw a claim open, by its first position.
     first_seen: Mutex<HashMap<i64, Instant>>,
 }
 
@@ -120,38 +144,46 @@ impl Positions {
             .clone()
     }
 
-    /// Whether a claim first seen in flight is past the bound; forgets
-    /// claims no longer in flight.
-    fn expired(&self, from: i64, in_flight: &[i64]) -> bool {
+    /// Whether the open claim at `from` is past the bound; forgets the
+    /// claims seen open before it (they ended).
+    fn expired(&self, from: i64) -> bool {
         let now = Instant::now();
         let mut seen = self.first_seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.retain(|f, _| in_flight.contains(f));
+        seen.retain(|f, _| *f >= from);
         let first = *seen.entry(from).or_insert(now);
         now.duration_since(first) >= self.abandon_after
     }
 }
 
 impl MongoEngine {
-    /// Claims `n` positions: one insert of the claim after the highest one
-    /// (read again when another writer took that place first).
+    /// Claims `n` positions: one insert of the claim where this process
+    /// expects the next one; when another writer is there, its claim is
+    /// looked up and the next place after it tried.
     pub(super) async fn take_positions(&self, n: i64) -> Result<(i64, i64)> {
         let mut next = self.positions.next.lock().await;
+        let mut from = match *next {
+            Some(from) => from,
+            None => self.checkpoint().await? + 1,
+        };
         loop {
-            let from = match *next {
-                Some(from) => from,
-                None => self.next_free().await?,
-            };
             let to = from + n - 1;
             match self
                 .counter
-                .insert_one(doc! { "_id": from, "to": to })
+                .insert_one(doc! { "_id": claim_id(from), "to": to })
                 .await
             {
                 Ok(_) => {
                     *next = Some(to + 1);
                     return Ok((from, to));
                 }
-                Err(e) if is_duplicate(&e) => *next = None,
+                Err(e) if is_duplicate(&e) => {
+                    let taken = self.lookup(&claim_id(from)).await?;
+                    // claims are contiguous: the next place is after this one
+                    from = match taken.as_ref().and_then(to_of) {
+                        Some(taken_to) => taken_to + 1,
+                        None => from,
+                    };
+                }
                 Err(e) => {
                     *next = None;
                     return Err(self.db_error(e));
@@ -160,19 +192,22 @@ impl MongoEngine {
         }
     }
 
-    /// The first position after the highest claim (after the highest
-    /// position stored, before the first claim).
-    async fn next_free(&self) -> Result<i64> {
-        let highest = self
-            .counter
-            .find_one(doc! { "_id": { "$gt": CHECKPOINT } })
-            .sort(doc! { "_id": -1 })
+    async fn lookup(&self, id: &str) -> Result<Option<Document>> {
+        self.counter
+            .find_one(doc! { "_id": id })
             .await
-            .map_err(|e| self.db_error(e))?;
-        match highest.as_ref().and_then(|d| d.get("to")).and_then(as_i64) {
-            Some(to) => Ok(to + 1),
-            None => Ok(self.highest_stored_position().await? + 1),
-        }
+            .map_err(|e| self.db_error(e))
+    }
+
+    /// Where new walks and claims start: the checkpoint (0 without one).
+    async fn checkpoint(&self) -> Result<i64> {
+        Ok(self
+            .lookup(CHECKPOINT)
+            .await?
+            .as_ref()
+            .and_then(|d| d.get("frontier"))
+            .and_then(as_i64)
+            .unwrap_or(0))
     }
 
     /// Inserts the end of a write. `Done` when the writer got there first;
@@ -180,24 +215,17 @@ impl MongoEngine {
     pub(super) async fn end_positions(&self, from: i64, to: i64) -> Result<End> {
         match self
             .counter
-            .insert_one(doc! { "_id": -from, "to": to })
+            .insert_one(doc! { "_id": end_id(from), "to": to })
             .await
         {
             Ok(_) => {
                 self.advance_known(from, to);
                 Ok(End::Done)
             }
-            Err(e) if is_duplicate(&e) => {
-                let end = self
-                    .counter
-                    .find_one(doc! { "_id": -from })
-                    .await
-                    .map_err(|e| self.db_error(e))?;
-                Ok(match end.as_ref().map(|d| d.get_bool("abandoned")) {
-                    Some(Ok(true)) => End::Abandoned,
-                    _ => End::Done,
-                })
-            }
+            Err(e) if is_duplicate(&e) => Ok(self
+                .lookup(&end_id(from))
+                .await?
+                .map_or(End::Done, |d| end_of(&d))),
             Err(e) => Err(self.db_error(e)),
         }
     }
@@ -219,38 +247,32 @@ impl MongoEngine {
     }
 
     /// Walks the claims from where this process last stopped and returns
-    /// what handlers may read; abandons claims in flight past the bound.
+    /// what handlers may read; gives up claims open past the bound.
     pub(super) async fn settled(&self) -> Result<Settled> {
         let mut walked = self.positions.walked.lock().await;
         if !walked.started {
             self.start_walk(&mut walked).await?;
         }
         loop {
-            let before = walked.frontier;
-            let claims = self.claims_after(walked.frontier).await?;
-            let ends = self.ends_after(walked.frontier).await?;
-            let in_flight: Vec<i64> = claims
-                .iter()
-                .filter(|(from, _)| !ends.contains_key(from))
-                .map(|(from, _)| *from)
-                .collect();
-            for &(from, to) in &claims {
-                let end = match ends.get(&from) {
-                    Some(end) => *end,
-                    None if self.positions.expired(from, &in_flight) => {
-                        self.abandon(from, to).await?
-                    }
+            let from = walked.frontier + 1;
+            let (to, end) = match self.lookup(&end_id(from)).await? {
+                Some(end) => (to_of(&end).unwrap_or(from), end_of(&end)),
+                None => match self.lookup(&claim_id(from)).await? {
+                    // nothing claimed there yet
                     None => break,
-                };
-                if end == End::Abandoned && !walked.abandoned.contains(&(from, to)) {
-                    walked.abandoned.push((from, to));
-                }
-                walked.frontier = walked.frontier.max(to);
+                    Some(claim) => {
+                        let to = to_of(&claim).unwrap_or(from);
+                        if !self.positions.expired(from) {
+                            break;
+                        }
+                        (to, self.abandon(from, to).await?)
+                    }
+                },
+            };
+            if end == End::Abandoned && !walked.abandoned.contains(&(from, to)) {
+                walked.abandoned.push((from, to));
             }
-            // a walk stops at CLAIMS_PER_READ claims: go on when it got past them all
-            if claims.len() < CLAIMS_PER_READ || walked.frontier == before {
-                break;
-            }
+            walked.frontier = to.max(from);
         }
         if walked.frontier - walked.checkpointed >= CHECKPOINT_EVERY {
             self.move_checkpoint(walked.frontier).await?;
@@ -266,8 +288,8 @@ impl MongoEngine {
                 .known
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            if known.frontier < settled.frontier || known.abandoned != settled.abandoned {
-                known.frontier = known.frontier.max(settled.frontier);
+            known.frontier = known.frontier.max(settled.frontier);
+            if known.abandoned != settled.abandoned {
                 known.abandoned = settled.abandoned.clone();
             }
         }
@@ -277,16 +299,7 @@ impl MongoEngine {
 
     /// A new walk starts at the checkpoint, knowing every abandoned range.
     async fn start_walk(&self, walked: &mut Walked) -> Result<()> {
-        let checkpoint = self
-            .counter
-            .find_one(doc! { "_id": CHECKPOINT })
-            .await
-            .map_err(|e| self.db_error(e))?;
-        let frontier = checkpoint
-            .as_ref()
-            .and_then(|d| d.get("frontier"))
-            .and_then(as_i64)
-            .unwrap_or(0);
+        let frontier = self.checkpoint().await?;
         let abandoned: Vec<Document> = self
             .counter
             .find(doc! { "abandoned": true })
@@ -297,54 +310,16 @@ impl MongoEngine {
             .map_err(|e| self.db_error(e))?;
         walked.abandoned = abandoned
             .iter()
-            .filter_map(|d| Some((-as_i64(d.get("_id")?)?, as_i64(d.get("to")?)?)))
+            .filter_map(|d| {
+                let from = d.get_str("_id").ok()?.strip_prefix("e:")?.parse().ok()?;
+                Some((from, to_of(d)?))
+            })
             .collect();
+        walked.abandoned.sort_unstable();
         walked.frontier = frontier;
         walked.checkpointed = frontier;
         walked.started = true;
         Ok(())
-    }
-
-    /// The claims after `frontier`, in order (at most [`CLAIMS_PER_READ`]).
-    async fn claims_after(&self, frontier: i64) -> Result<Vec<(i64, i64)>> {
-        let docs: Vec<Document> = self
-            .counter
-            .find(doc! { "_id": { "$gt": frontier.max(CHECKPOINT) } })
-            .sort(doc! { "_id": 1 })
-            .limit(CLAIMS_PER_READ as i64)
-            .await
-            .map_err(|e| self.db_error(e))?
-            .try_collect()
-            .await
-            .map_err(|e| self.db_error(e))?;
-        Ok(docs
-            .iter()
-            .filter_map(|d| Some((as_i64(d.get("_id")?)?, as_i64(d.get("to")?)?)))
-            .collect())
-    }
-
-    /// The ends of the claims after `frontier`, by first position.
-    async fn ends_after(&self, frontier: i64) -> Result<BTreeMap<i64, End>> {
-        let docs: Vec<Document> = self
-            .counter
-            .find(doc! { "_id": { "$lt": -frontier.max(CHECKPOINT) } })
-            .await
-            .map_err(|e| self.db_error(e))?
-            .try_collect()
-            .await
-            .map_err(|e| self.db_error(e))?;
-        Ok(docs
-            .iter()
-            .filter_map(|d| {
-                let from = -as_i64(d.get("_id")?)?;
-                let end = if d.get_bool("abandoned") == Ok(true) {
-                    End::Abandoned
-                } else {
-                    End::Done
-                };
-                Some((from, end))
-            })
-            .collect())
     }
 
     /// Gives a claim up: inserts its end as abandoned (its writer may win
@@ -353,17 +328,13 @@ impl MongoEngine {
     async fn abandon(&self, from: i64, to: i64) -> Result<End> {
         let inserted = self
             .counter
-            .insert_one(doc! { "_id": -from, "to": to, "abandoned": true })
+            .insert_one(doc! { "_id": end_id(from), "to": to, "abandoned": true })
             .await;
         match inserted {
             Ok(_) => {}
             Err(e) if is_duplicate(&e) => {
-                let end = self
-                    .counter
-                    .find_one(doc! { "_id": -from })
-                    .await
-                    .map_err(|e| self.db_error(e))?;
-                if end.as_ref().map(|d| d.get_bool("abandoned")) != Some(Ok(true)) {
+                let end = self.lookup(&end_id(from)).await?;
+                if end.map_or(End::Done, |d| end_of(&d)) == End::Done {
                     return Ok(End::Done);
                 }
             }
@@ -390,16 +361,12 @@ impl MongoEngine {
         Ok(())
     }
 
-    /// Before the first claim: readers start after the positions already
-    /// stored (evtstore's, converted by migrate). Only while nothing was
-    /// ever claimed, so no range in flight can be jumped over.
+    /// Before the first claim: readers and writers start after the
+    /// positions already stored (evtstore's, converted by migrate). Only
+    /// while nothing was ever claimed, so no claim can be jumped over.
     pub(super) async fn start_after_stored(&self) -> Result<()> {
-        let any_claim = self
-            .counter
-            .find_one(doc! { "_id": { "$gt": CHECKPOINT } })
-            .await
-            .map_err(|e| self.db_error(e))?;
-        if any_claim.is_none() {
+        let claimed = self.lookup(&claim_id(self.checkpoint().await? + 1)).await?;
+        if claimed.is_none() {
             let stored = self.highest_stored_position().await?;
             self.move_checkpoint(stored).await?;
         }
@@ -418,9 +385,6 @@ impl MongoEngine {
     }
 }
 
-/// Claims read per query of a walk.
-const CLAIMS_PER_READ: usize = 1000;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,12 +392,10 @@ mod tests {
     #[test]
     fn a_claim_expires_only_after_the_bound_since_first_seen() {
         let p = Positions::new(Duration::from_millis(30));
-        assert!(!p.expired(5, &[5]));
+        assert!(!p.expired(5));
         std::thread::sleep(Duration::from_millis(40));
-        assert!(p.expired(5, &[5, 7]));
-        assert!(!p.expired(7, &[5, 7]));
-        // a claim that left and came back is timed anew
-        assert!(!p.expired(7, &[7]));
-        assert!(!p.expired(5, &[5, 7]));
+        assert!(p.expired(5));
+        assert!(!p.expired(7), "5 ended: 7 is timed from now");
+        assert!(!p.expired(5), "and 5 again too");
     }
 }
