@@ -14,6 +14,7 @@ const PLATFORM = `${process.platform}-${process.arch} (Node ${process.versions.n
  * @typedef {import('../native/native').StoreOptions} StoreOptions
  * @typedef {import('../native/native').SqliteOptions} SqliteOptions
  * @typedef {import('../native/native').PostgresOptions} PostgresOptions
+ * @typedef {import('../native/native').MongoOptions} MongoOptions
  * @typedef {Awaited<ReturnType<Store['eventsFrom']>>} EventBatch a read: the JSON columns and the numbers beside them
  * @typedef {import('../native/native').MemoryStore} MemoryStore
  * @typedef {import('../native/native').Waiter} Waiter
