@@ -179,8 +179,9 @@ impl MongoEngine {
         }
         for (rank, (id, ts)) in old.iter().enumerate() {
             self.events
+                // by `_id` alone: the one filter FerretDB v1 does not scan for
                 .update_one(
-                    doc! { "_id": id.clone(), "position": *ts },
+                    doc! { "_id": id.clone() },
                     doc! { "$set": { "position": base + rank as i64 + 1, OLD_POSITION: *ts } },
                 )
                 .await
@@ -208,7 +209,7 @@ impl MongoEngine {
                 old.partition_point(|(_, t)| (t.time, t.increment) <= (ts.time, ts.increment));
             self.bookmarks
                 .update_one(
-                    doc! { "_id": id.clone(), "position": ts },
+                    doc! { "_id": id.clone() },
                     doc! { "$set": { "position": base + at_or_before as i64, OLD_POSITION: ts } },
                 )
                 .await

@@ -75,6 +75,8 @@ pub struct MongoEngine {
     bookmarks: Collection<Document>,
     counter: Collection<Document>,
     events_name: String,
+    /// The user the URL names, for connection errors.
+    user: String,
     location: String,
     head: Arc<Head>,
     closed: AtomicBool,
@@ -180,6 +182,11 @@ impl MongoEngine {
         if client_options.app_name.is_none() {
             client_options.app_name = Some("evtstore-rs".to_string());
         }
+        let user = client_options
+            .credential
+            .as_ref()
+            .and_then(|c| c.username.clone())
+            .unwrap_or_else(|| "(none: no authentication)".to_string());
         let hosts: Vec<String> = client_options.hosts.iter().map(|h| h.to_string()).collect();
         let server = hosts.join(",");
         let client = Client::with_options(client_options).map_err(|e| {
@@ -195,6 +202,7 @@ impl MongoEngine {
             bookmarks: db.collection(&bookmarks_name),
             counter: db.collection(&counter_name),
             client,
+            user,
             events_name,
             location,
             head,
