@@ -12,6 +12,7 @@
 //! { _id: "e:41", to: 43 }                    end: the write of 41..43 finished
 //! { _id: "e:44", to: 44, abandoned: true }   end: a reader gave 44 up
 //! { _id: "checkpoint", frontier: 40 }        where a new reader starts
+//! { _id: "next", next: 45 }                  where a new writer starts looking
 //! ```
 //!
 //! * A writer claims the next range with one insert: `c:<first>`, the first
@@ -46,6 +47,11 @@ use crate::error::{Result, StoreError};
 const CHECKPOINT: &str = "checkpoint";
 /// A reader moves the checkpoint after walking this many positions.
 const CHECKPOINT_EVERY: i64 = 1000;
+/// The `_id` of the writers' hint: where a new writer starts looking.
+const HINT: &str = "next";
+/// A writer that followed this many claims to find a free place moves the
+/// hint.
+const HINT_AFTER: usize = 64;
 
 fn claim_id(from: i64) -> String {
     format!("c:{from}")
@@ -163,8 +169,9 @@ impl MongoEngine {
         let mut next = self.positions.next.lock().await;
         let mut from = match *next {
             Some(from) => from,
-            None => self.checkpoint().await? + 1,
+            None => self.claims_start().await?,
         };
+        let mut followed = 0;
         loop {
             let to = from + n - 1;
             match self
@@ -174,6 +181,9 @@ impl MongoEngine {
             {
                 Ok(_) => {
                     *next = Some(to + 1);
+                    if followed >= HINT_AFTER {
+                        self.move_hint(to + 1).await?;
+                    }
                     return Ok((from, to));
                 }
                 Err(e) if is_duplicate(&e) => {
@@ -183,6 +193,7 @@ impl MongoEngine {
                         Some(taken_to) => taken_to + 1,
                         None => from,
                     };
+                    followed += 1;
                 }
                 Err(e) => {
                     *next = None;
@@ -199,7 +210,32 @@ impl MongoEngine {
             .map_err(|e| self.db_error(e))
     }
 
-    /// Where new walks and claims start: the checkpoint (0 without one).
+    /// Where a writer that knows nothing yet looks for the next free place:
+    /// the later of the hint writers leave and the checkpoint readers leave
+    /// (both are the first position after some claim, or 0).
+    async fn claims_start(&self) -> Result<i64> {
+        let hint = self
+            .lookup(HINT)
+            .await?
+            .as_ref()
+            .and_then(|d| d.get("next"))
+            .and_then(as_i64)
+            .unwrap_or(0);
+        Ok(hint.max(self.checkpoint().await? + 1))
+    }
+
+    /// Leaves a later starting place for new writers (a lost update leaves
+    /// an earlier one, which only makes their first claim follow longer).
+    async fn move_hint(&self, next: i64) -> Result<()> {
+        self.counter
+            .update_one(doc! { "_id": HINT }, doc! { "$max": { "next": next } })
+            .upsert(true)
+            .await
+            .map_err(|e| self.db_error(e))?;
+        Ok(())
+    }
+
+    /// Where new walks start: the checkpoint (0 without one).
     async fn checkpoint(&self) -> Result<i64> {
         Ok(self
             .lookup(CHECKPOINT)
