@@ -741,7 +741,8 @@ for (const factory of factories) {
         const payload = {
           type: 'renamed',
           name: 'Zoë "quoted" \\ back\nslash \u2028 😀 ',
-          nested: { list: [1, 2.5, -3, null, true, false, 'x', { deep: [[]] }], empty: {} },
+          // FerretDB v1 (the MongoDB test server) stores no array in an array: mongo.test.js checks that case
+          nested: { list: [1, 2.5, -3, null, true, false, 'x', { deep: factory.engine === 'mongo' ? [] : [[]] }], empty: {} },
           big: 9007199254740991,
           small: 1e-7,
           exp: 1e21,

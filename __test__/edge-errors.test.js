@@ -36,7 +36,7 @@ describe('errors at the edges', () => {
   })
 
   it('NOT_SUPPORTED names every provider path this package has, saying which work', () => {
-    const { createProvider } = require('../provider/mongo')
+    const { createProvider } = require('../provider/neo4j')
     let message = ''
     try {
       createProvider({})

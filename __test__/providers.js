@@ -8,7 +8,7 @@
 //
 // Flags tell the suite what a factory can do:
 //   native       the storage is done by the Rust core (not a user's JS provider)
-//   engine       what stores the events: 'memory', 'sqlite', 'postgres' or 'js'
+//   engine       what stores the events: 'memory', 'sqlite', 'postgres', 'mongo' or 'js'
 //   limitOption  createProvider takes `limit` (otherwise provider.limit is set)
 //   variant(ctx, opts)  another createProvider call on the same backing with
 //                       other options ({ limit, events, bookmarks }), used for
@@ -26,6 +26,7 @@ const { provider: providerModule } = require('./pkg')
 const { createJsProvider } = require('./js-provider')
 const { pgRequirement, createDatabase, adminParts } = require('./pg-server')
 const { mysqlRequirement, createMysqlDatabase, serverParts } = require('./mysql-server')
+const { mongoRequirement, createMongoDatabase } = require('./mongo-server')
 
 function tempDir(prefix = 'evtstore-rs-test-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -286,6 +287,35 @@ function serverFactory({ name, engine, client, form = 'object', events = 'events
     async migrateWith(ctx, opts) {
       return providerModule(forms(ctx).module).migrate({ ...forms(ctx).migrate, ...opts })
     },
+ * A MongoDB provider, each instance on a database of its own: natively on a
+ * url, or as evtstore takes it, on Collections of the official driver
+ * (Promises of them, as evtstore allows), which names its own collections
+ * (no table-name variant).
+function mongoFactory({ name, form }) {
+  const req = mongoRequirement()
+  const collections = form === 'collections'
+    engine: 'mongo',
+      const mongo = providerModule('mongo')
+      const db = await createMongoDatabase()
+      const where = collections
+        ? { events: Promise.resolve(db.db.collection('events')), bookmarks: db.db.collection('bookmarks') }
+        : { url: db.url }
+        if (collections) await mongo.migrate(where.events, where.bookmarks)
+        else await mongo.migrate(where)
+        provider = mongo.createProvider({ ...where, limit, onError })
+        await db.drop()
+        mongo: db,
+          await db.drop()
+    ...(collections
+      ? {}
+      : {
+          async variant(ctx, opts) {
+            return providerModule('mongo').createProvider({ url: ctx.mongo.url, ...opts })
+          },
+          async migrateWith(ctx, opts) {
+            return providerModule('mongo').migrate({ url: ctx.mongo.url, ...opts })
+          },
+        }),
   }
 }
 
@@ -334,6 +364,8 @@ const factories = [
   serverFactory({ name: 'mysql url', engine: 'mysql' }),
   serverFactory({ name: 'knex mysql2', engine: 'mysql', client: 'mysql2', events: 'app_events', bookmarks: 'app_bookmarks' }),
   serverFactory({ name: 'knex mysql', engine: 'mysql', client: 'mysql', form: 'function' }),
+  mongoFactory({ name: 'mongo url', form: 'url' }),
+  mongoFactory({ name: 'mongo driver Collections', form: 'collections' }),
 ]
 
 // EVTSTORE_TEST_PROVIDERS="memory,sqlite file" runs the suite against some

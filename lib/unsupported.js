@@ -7,8 +7,9 @@ const AVAILABLE =
   'Available in this version: evtstore/provider/memory; evtstore/provider/sqlite (an SQLite file or url); ' +
   'evtstore/provider/knex with an SQLite, PostgreSQL or MySQL client (sqlite3, better-sqlite3, pg, mysql, mysql2); ' +
   'evtstore/provider/postgres and evtstore/provider/pg (PostgreSQL: a url, a postgres.js instance, a pg Pool or ' +
-  'Client); evtstore/provider/mysql (evtstore-rs\'s own: MySQL 8 or MariaDB 10.6+ by url). ' +
-  'Not yet: evtstore/provider/mongo, evtstore/provider/neo4j, evtstore/provider/neo4j-v3.'
+  'Client); evtstore/provider/mysql (evtstore-rs\'s own: MySQL 8 or MariaDB 10.6+ by url); evtstore/provider/mongo ' +
+  '(MongoDB: a url, or Collections of the mongodb driver). ' +
+  'Not yet: evtstore/provider/neo4j, evtstore/provider/neo4j-v3.'
 
 /**
  * The functions of a provider entry point that this version does not ship:

@@ -14,6 +14,7 @@ pub mod timestamp;
 
 pub mod memory;
 pub mod mysql;
+pub mod mongo;
 pub mod postgres;
 pub mod sqlite;
 

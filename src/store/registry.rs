@@ -9,12 +9,13 @@ use napi_derive::napi;
 
 use crate::error::{Result, StoreError};
 use crate::store::mysql::{MysqlEngine, MysqlOptions};
+use crate::store::mongo::{MongoEngine, MongoOptions};
 use crate::store::postgres::{PostgresEngine, PostgresOptions};
 use crate::store::sqlite::{SqliteEngine, SqliteOptions};
 use crate::store::Engine;
 
 /// The keys of [`StoreOptions`], for messages.
-const ENGINES: [&str; 3] = ["sqlite", "postgres", "mysql"];
+const ENGINES: [&str; 4] = ["sqlite", "postgres", "mysql", "mongo"];
 
 /// What `Store.open()` takes: the options of one engine.
 #[napi(object)]
@@ -25,6 +26,8 @@ pub struct StoreOptions {
     pub postgres: Option<PostgresOptions>,
     /// A MySQL or MariaDB server.
     pub mysql: Option<MysqlOptions>,
+    /// A MongoDB server (or one speaking its protocol).
+    pub mongo: Option<MongoOptions>,
 }
 
 type Opening = Pin<Box<dyn Future<Output = Result<Arc<dyn Engine>>> + Send>>;
@@ -44,6 +47,9 @@ fn chosen(options: StoreOptions) -> Vec<(&'static str, Opening)> {
     }
     if let Some(o) = options.mysql {
         chosen.push(("mysql", opening(MysqlEngine::open(o))));
+    }
+    if let Some(o) = options.mongo {
+        chosen.push(("mongo", opening(MongoEngine::open(o))));
     }
     chosen
 }
@@ -116,5 +122,6 @@ pub async fn scratch_engines() -> Vec<Scratch> {
     ];
     all.extend(crate::store::postgres::scratch::scratch().await);
     all.extend(crate::store::mysql::scratch::scratch().await);
+    all.extend(crate::store::mongo::scratch::scratch().await);
     all
 }

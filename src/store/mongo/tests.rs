@@ -1,0 +1,291 @@
+//! MongoDB specifics (the shared suite runs through `scratch_engines`):
+//! all or none on a partial insert, ranges in flight held and abandoned,
+//! evtstore's Timestamp positions migrated, errors told apart.
+
+use std::time::{Duration, Instant};
+
+use mongodb::bson::{doc, DateTime, Timestamp};
+
+use super::scratch::ScratchDb;
+use super::{MongoEngine, MongoOptions};
+use crate::error::StoreError;
+use crate::store::batch::decode_events;
+use crate::store::input::parse_new_events;
+use crate::store::{Engine, StoredEvent, Tables};
+
+async fn append(
+    store: &MongoEngine,
+    stream: &str,
+    id: &str,
+    first: i64,
+    types: &[&str],
+) -> Result<Vec<i64>, StoreError> {
+    let items: Vec<serde_json::Value> = types
+        .iter()
+        .map(|t| serde_json::json!({"timestamp": 1_700_000_000_000_i64, "event": {"type": t}}))
+        .collect();
+    let json = serde_json::Value::Array(items).to_string();
+    let events = parse_new_events(&json)?;
+    store.append(stream, id, first, &events).await
+}
+
+async fn read_from(store: &MongoEngine, after: i64) -> Vec<StoredEvent> {
+    let batch = store
+        .events_from(&["s".to_string(), "t".to_string()], after, None)
+        .await
+        .expect("events_from");
+    decode_events(&batch).expect("json")
+}
+
+fn positions(events: &[StoredEvent]) -> Vec<i64> {
+    events.iter().map(|e| e.position).collect()
+}
+
+macro_rules! with_db {
+    ($db:ident) => {
+        let Some($db) = ScratchDb::create().await else {
+            return;
+        };
+    };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_a_partly_inserted_append_is_removed_and_is_a_version_conflict() {
+    with_db!(db);
+    let store = db.open_migrated().await;
+    assert_eq!(append(&store, "s", "a", 1, &["a1"]).await, Ok(vec![1]));
+    // another program stored version 3 (a position of its own, far off)
+    db.collection("events")
+        .insert_one(
+            doc! { "stream": "s", "aggregateId": "a", "version": 3_i64, "position": 1000_i64,
+            "timestamp": DateTime::now(), "event": { "type": "other" } },
+        )
+        .await
+        .expect("insert");
+    // versions 2 and 3: the insert stores 2, then stops at 3
+    let err = append(&store, "s", "a", 2, &["a2", "a3"])
+        .await
+        .expect_err("version 3 exists");
+    assert_eq!(err.code(), "VERSION_CONFLICT", "{err}");
+    let stored =
+        decode_events(&store.events_for("s", "a", None).await.expect("read")).expect("json");
+    let versions: Vec<_> = stored.iter().map(|e| e.version).collect();
+    assert_eq!(
+        versions,
+        vec![Some(1), Some(3)],
+        "version 2 was removed again"
+    );
+    // the claim of 2..3 ended: handlers are not held at it
+    assert_eq!(store.max_position().await, Ok(3));
+    // positions 2 and 3 are gone for good; the next append goes on after them
+    assert_eq!(append(&store, "t", "b", 1, &["b1"]).await, Ok(vec![4]));
+    assert_eq!(positions(&read_from(&store, 0).await), vec![1, 4]);
+    // a duplicate on another unique index is not a version conflict
+    db.collection("events")
+        .insert_one(doc! { "stream": "t", "aggregateId": "x", "version": 1_i64, "position": 5_i64 })
+        .await
+        .expect("insert");
+    let err = append(&store, "t", "c", 1, &["c1"])
+        .await
+        .expect_err("position 5 taken in t");
+    assert_eq!(err.code(), "CONSTRAINT_VIOLATION", "{err}");
+    assert!(!err.retryable());
+    store.close().await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_readers_hold_at_a_range_in_flight_then_abandon_it() {
+    with_db!(db);
+    let bound = Duration::from_millis(400);
+    let writer = db.open_migrated().await;
+    let reader = db
+        .open_with(MongoOptions {
+            abandon_after_ms: Some(bound.as_millis() as f64),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(append(&writer, "s", "a", 1, &["a1"]).await, Ok(vec![1]));
+    // a writer that dies after taking positions 2 and 3
+    let (from, to) = writer.take_positions(2).await.expect("take");
+    assert_eq!((from, to), (2, 3));
+    assert_eq!(append(&writer, "s", "a", 2, &["a2"]).await, Ok(vec![4]));
+    let started = Instant::now();
+    assert_eq!(
+        positions(&read_from(&reader, 0).await),
+        vec![1],
+        "held below 2"
+    );
+    assert_eq!(reader.max_position().await, Ok(1));
+    let mut seen = Vec::new();
+    while seen.is_empty() {
+        assert!(started.elapsed() < bound * 5, "never abandoned");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        seen = read_from(&reader, 1).await;
+    }
+    let waited = started.elapsed();
+    assert!(waited >= bound, "held {waited:?}");
+    assert_eq!(positions(&seen), vec![4]);
+    assert_eq!(reader.max_position().await, Ok(4));
+    // the dead writer's insert landing late is never read
+    db.collection("events")
+        .insert_one(
+            doc! { "stream": "s", "aggregateId": "late", "version": 1_i64, "position": 2_i64,
+            "timestamp": DateTime::now(), "event": { "type": "late" } },
+        )
+        .await
+        .expect("insert");
+    assert_eq!(positions(&read_from(&reader, 0).await), vec![1, 4]);
+    assert!(reader
+        .events_for("s", "late", None)
+        .await
+        .expect("read")
+        .is_empty());
+    // and a writer that was only slow finds its range given up
+    assert_eq!(
+        writer.end_positions(from, to).await,
+        Ok(super::positions::End::Abandoned)
+    );
+    assert_eq!(writer.abandoned_error().code(), "TIMEOUT");
+    assert!(writer.abandoned_error().retryable());
+    writer.close().await;
+    reader.close().await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_migrate_turns_evtstore_timestamps_into_ordered_integers_once() {
+    with_db!(db);
+    let events = db.collection("events");
+    let ts = |t: u32, i: u32| Timestamp {
+        time: t,
+        increment: i,
+    };
+    // evtstore's documents, inserted out of order
+    for (stream, id, version, position) in [
+        ("s", "a", 2, ts(100, 2)),
+        ("t", "b", 1, ts(100, 1)),
+        ("s", "a", 1, ts(50, 7)),
+        ("s", "c", 1, ts(200, 1)),
+    ] {
+        events
+            .insert_one(doc! { "stream": stream, "aggregateId": id, "version": version, "position": position,
+                "timestamp": DateTime::from_millis(1_700_000_000_000), "event": { "type": "e", "v": version } })
+            .await
+            .expect("insert");
+    }
+    let bookmarks = db.collection("bookmarks");
+    bookmarks
+        .insert_one(doc! { "bookmark": "mid", "position": ts(100, 1) })
+        .await
+        .expect("bm");
+    bookmarks
+        .insert_one(doc! { "bookmark": "start", "position": ts(1, 0) })
+        .await
+        .expect("bm");
+    let store = db.open_with(MongoOptions::default()).await;
+    let err = append(&store, "s", "a", 3, &["x"])
+        .await
+        .expect_err("not migrated");
+    assert_eq!(err.code(), "MISSING_TABLE", "{err}");
+    let err = store.get_bookmark("mid").await.expect_err("a Timestamp");
+    assert!(err.to_string().contains("run migrate()"), "{err}");
+    store.migrate(Tables::BOTH).await.expect("migrate");
+    let all = read_from(&store, 0).await;
+    let order: Vec<_> = all
+        .iter()
+        .map(|e| {
+            (
+                e.position,
+                e.stream.clone().unwrap_or_default(),
+                e.version.unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            (1, "s".into(), 1),
+            (2, "t".into(), 1),
+            (3, "s".into(), 2),
+            (4, "s".into(), 1)
+        ]
+    );
+    assert_eq!(store.get_bookmark("mid").await, Ok(2));
+    assert_eq!(store.get_bookmark("start").await, Ok(0));
+    let kept = events
+        .find_one(doc! { "position": 1_i64 })
+        .await
+        .expect("read")
+        .expect("doc");
+    assert_eq!(kept.get_timestamp("evtstorePosition"), Ok(ts(50, 7)));
+    // once: a second migrate changes nothing, and appends go on after them
+    store.migrate(Tables::BOTH).await.expect("again");
+    assert_eq!(read_from(&store, 0).await, all);
+    assert_eq!(append(&store, "s", "a", 3, &["x"]).await, Ok(vec![5]));
+    store.close().await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_errors_say_what_happened() {
+    // nothing listens on port 1
+    let store = MongoEngine::open(MongoOptions {
+        url: "mongodb://127.0.0.1:1/app?serverSelectionTimeoutMS=200".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("the client connects lazily");
+    let err = store.get_bookmark("x").await.expect_err("no server");
+    assert_eq!(err.code(), "CANNOT_CONNECT", "{err}");
+    assert!(err.retryable());
+    store.close().await;
+    assert_eq!(
+        store.get_bookmark("x").await.expect_err("closed").code(),
+        "STORE_CLOSED"
+    );
+    for (options, code) in [
+        (
+            MongoOptions {
+                url: "postgres://x".into(),
+                ..Default::default()
+            },
+            "INVALID_ARGUMENT",
+        ),
+        (
+            MongoOptions {
+                url: "mongodb://h/".into(),
+                ..Default::default()
+            },
+            "INVALID_ARGUMENT",
+        ),
+        (
+            MongoOptions {
+                url: "mongodb://h/a".into(),
+                events: Some("a$b".into()),
+                ..Default::default()
+            },
+            "INVALID_NAME",
+        ),
+        (
+            MongoOptions {
+                url: "mongodb://h/a".into(),
+                bookmarks: Some("events".into()),
+                ..Default::default()
+            },
+            "INVALID_NAME",
+        ),
+        (
+            MongoOptions {
+                url: "mongodb://h/a".into(),
+                abandon_after_ms: Some(0.0),
+                ..Default::default()
+            },
+            "INVALID_ARGUMENT",
+        ),
+    ] {
+        let url = options.url.clone();
+        let err = MongoEngine::open(options).await.err().expect(&url);
+        assert_eq!(err.code(), code, "{url}: {err}");
+    }
+}
