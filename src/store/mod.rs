@@ -11,6 +11,7 @@ pub mod registry;
 pub mod timestamp;
 
 pub mod memory;
+pub mod neo4j;
 pub mod postgres;
 pub mod sqlite;
 

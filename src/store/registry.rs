@@ -8,12 +8,13 @@ use std::sync::Arc;
 use napi_derive::napi;
 
 use crate::error::{Result, StoreError};
+use crate::store::neo4j::{Neo4jEngine, Neo4jOptions};
 use crate::store::postgres::{PostgresEngine, PostgresOptions};
 use crate::store::sqlite::{SqliteEngine, SqliteOptions};
 use crate::store::Engine;
 
 /// The keys of [`StoreOptions`], for messages.
-const ENGINES: [&str; 2] = ["sqlite", "postgres"];
+const ENGINES: [&str; 3] = ["sqlite", "postgres", "neo4j"];
 
 /// What `Store.open()` takes: the options of one engine.
 #[napi(object)]
@@ -22,6 +23,8 @@ pub struct StoreOptions {
     pub sqlite: Option<SqliteOptions>,
     /// A PostgreSQL server.
     pub postgres: Option<PostgresOptions>,
+    /// A Neo4j server (3.5, 4.4 or 5.x).
+    pub neo4j: Option<Neo4jOptions>,
 }
 
 type Opening = Pin<Box<dyn Future<Output = Result<Arc<dyn Engine>>> + Send>>;
@@ -38,6 +41,9 @@ fn chosen(options: StoreOptions) -> Vec<(&'static str, Opening)> {
     }
     if let Some(o) = options.postgres {
         chosen.push(("postgres", opening(PostgresEngine::open(o))));
+    }
+    if let Some(o) = options.neo4j {
+        chosen.push(("neo4j", opening(Neo4jEngine::open(o))));
     }
     chosen
 }
@@ -78,5 +84,6 @@ pub async fn scratch_engines() -> Vec<Scratch> {
         crate::store::sqlite::scratch::scratch().await,
     ];
     all.extend(crate::store::postgres::scratch::scratch().await);
+    all.extend(crate::store::neo4j::scratch::scratch().await);
     all
 }

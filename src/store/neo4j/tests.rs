@@ -1,0 +1,1 @@
+//! Tests of the Neo4j engine on the running test servers.
