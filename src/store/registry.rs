@@ -24,6 +24,7 @@ pub struct StoreOptions {
     /// A PostgreSQL server.
     pub postgres: Option<PostgresOptions>,
     /// A Neo4j server (3.5, 4.4 or 5.x).
+    #[napi(js_name = "neo4j")]
     pub neo4j: Option<Neo4jOptions>,
 }
 

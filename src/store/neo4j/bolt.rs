@@ -272,7 +272,19 @@ impl Connection {
     }
 
     /// Runs one statement in its own transaction and returns all its rows.
+    /// Dropping the future before it ends (a caller gave up waiting) leaves
+    /// answers unread on the socket: the connection is then marked broken,
+    /// so the pool never hands it out again.
     pub async fn run(&mut self, query: &str, params: Value) -> Result<Rows, BoltError> {
+        self.broken = true;
+        let result = self.exchange(query, params).await;
+        if !matches!(result, Err(BoltError::Io(_)) | Err(BoltError::Protocol(_))) {
+            self.broken = false;
+        }
+        result
+    }
+
+    async fn exchange(&mut self, query: &str, params: Value) -> Result<Rows, BoltError> {
         let mut extra = Vec::new();
         if let Some(db) = &self.database {
             extra.push(("db".to_string(), Value::from(db.as_str())));
@@ -323,10 +335,11 @@ impl Connection {
     async fn reset(&mut self) -> Result<(), BoltError> {
         self.message(RESET, &[]);
         self.flush().await?;
-        self.summary().await.map(|_| ()).map_err(|e| {
-            self.broken = true;
-            e
-        })
+        // a connection that cannot be reset is of no further use
+        self.summary()
+            .await
+            .map(|_| ())
+            .map_err(|e| BoltError::Protocol(format!("RESET after a failure failed: {e}")))
     }
 
     /// Says goodbye (best effort) before the socket is dropped.
