@@ -393,6 +393,9 @@ const long = {
 // PostgreSQL keeps (stream, aggregate_id, version) in a btree index, whose
 // entries hold at most 2704 bytes after compression
 const PG_INDEX_LIMIT = /index row (size \d+ exceeds|requires \d+ bytes)/
+// Neo4j indexes hold a value of at most ~4-8 KB (the version key, the
+// aggregate id and bookmark indexes): a longer one is refused, nothing stored
+const NEO4J_INDEX_LIMIT = /too large to index|Property value size/
 
 CASES.push({
   title: 'an empty aggregate id round-trips through a command',
@@ -405,17 +408,33 @@ CASES.push({
 })
 CASES.push({
   title: 'a 64 KiB aggregate id of one repeated character round-trips through a command',
-  run: (env) => commandRoundTrip(env, 'payloads', long.repeated, [{ type: 'long-id' }], [{ type: 'long-id' }]),
+  run: (env) => {
+    if (env.factory.engine === 'neo4j') {
+      const emit = () => env.commands.payloads.emit(long.repeated, { events: [{ type: 'long-id' }] })
+      return assertRefused(env, emit, 'DATABASE_ERROR', NEO4J_INDEX_LIMIT, { streams: ['payloads'] })
+    }
+    return commandRoundTrip(env, 'payloads', long.repeated, [{ type: 'long-id' }], [{ type: 'long-id' }])
+  },
 })
 CASES.push({
   title: 'a 64 KiB stream name and aggregate id of one repeated character round-trip through provider.append',
   where: isNative,
-  run: (env) => appendRoundTrip(env, long.repeated, long.repeated, [{ type: 'long-both' }], [{ type: 'long-both' }]),
+  run: (env) => {
+    if (env.factory.engine === 'neo4j') {
+      const append = () => rawAppend(env, long.repeated, long.repeated, [{ type: 'long-both' }])
+      return assertRefused(env, append, 'DATABASE_ERROR', NEO4J_INDEX_LIMIT, { streams: [long.repeated] })
+    }
+    return appendRoundTrip(env, long.repeated, long.repeated, [{ type: 'long-both' }], [{ type: 'long-both' }])
+  },
 })
 CASES.push({
   title: 'a 64 KiB aggregate id of varied characters round-trips through a command (PostgreSQL: DATABASE_ERROR, its index limit)',
   run: async (env) => {
     const id = long.varied
+    if (env.factory.engine === 'neo4j') {
+      const emit = () => env.commands.payloads.emit(id, { events: [{ type: 'long-id' }] })
+      return assertRefused(env, emit, 'DATABASE_ERROR', NEO4J_INDEX_LIMIT, { streams: ['payloads'] })
+    }
     if (env.factory.engine !== 'postgres') return commandRoundTrip(env, 'payloads', id, [{ type: 'long-id' }], [{ type: 'long-id' }])
     await assertRefused(env, () => env.commands.payloads.emit(id, { events: [{ type: 'long-id' }] }), 'DATABASE_ERROR', PG_INDEX_LIMIT, {
       streams: ['payloads'],
@@ -427,6 +446,10 @@ CASES.push({
   where: isNative,
   run: async (env) => {
     const stream = long.varied
+    if (env.factory.engine === 'neo4j') {
+      const append = () => rawAppend(env, stream, 'x', [{ type: 'long-stream' }])
+      return assertRefused(env, append, 'DATABASE_ERROR', NEO4J_INDEX_LIMIT, { streams: [stream] })
+    }
     if (env.factory.engine !== 'postgres') return appendRoundTrip(env, stream, 'x', [{ type: 'long-stream' }], [{ type: 'long-stream' }])
     await assertRefused(env, () => rawAppend(env, stream, 'x', [{ type: 'long-stream' }]), 'DATABASE_ERROR', PG_INDEX_LIMIT, {
       streams: [stream],
@@ -439,6 +462,10 @@ CASES.push({
   where: isNative,
   run: async (env) => {
     const name = long.varied
+    if (env.factory.engine === 'neo4j') {
+      await assertRefused(env, () => env.provider.setPosition(name, 2), 'DATABASE_ERROR', NEO4J_INDEX_LIMIT, { bookmarks: [name] })
+      return
+    }
     if (env.factory.engine === 'postgres') {
       await assertRefused(env, () => env.provider.setPosition(name, 2), 'DATABASE_ERROR', PG_INDEX_LIMIT, { bookmarks: [name] })
       return

@@ -23,6 +23,7 @@ const path = require('node:path')
 const { provider: providerModule } = require('./pkg')
 const { createJsProvider } = require('./js-provider')
 const { pgRequirement, createDatabase, adminParts } = require('./pg-server')
+const { neo4jRequirement, driverFor, newLabels, removeLabels } = require('./neo4j-server')
 
 function tempDir(prefix = 'evtstore-rs-test-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -208,6 +209,52 @@ function pgFactory({ name, form, events = 'events', bookmarks = 'bookmarks' }) {
   }
 }
 
+/**
+ * A Neo4j provider on the server of `version`, through `entry` (neo4j or
+ * neo4j-v3), native-first ({ url }) or through a neo4j-driver Driver; each
+ * instance on labels of its own.
+ */
+function neo4jFactory({ version, entry, form }) {
+  const req = neo4jRequirement(version)
+  return {
+    name: `${entry} ${version} ${form}`,
+    native: true,
+    engine: 'neo4j',
+    limitOption: true,
+    skip: req.skip,
+    fail: req.fail,
+    async create({ limit, onError } = {}) {
+      const labels = newLabels()
+      const admin = driverFor(req.url)
+      const driver = form === 'driver' ? driverFor(req.url) : undefined
+      const location = driver ? { client: driver } : { url: req.url }
+      const mod = providerModule(entry)
+      let provider
+      const end = async () => {
+        await closeProvider(provider)
+        if (driver) await driver.close()
+        await removeLabels(admin, labels)
+        await admin.close()
+      }
+      try {
+        await mod.migrate({ ...location, ...labels })
+        provider = mod.createProvider({ ...location, ...labels, limit, onError })
+        await provider.ready
+      } catch (err) {
+        await end()
+        throw err
+      }
+      return { provider, location, labels, admin, cleanup: end }
+    },
+    async variant(ctx, opts) {
+      return providerModule(entry).createProvider({ ...ctx.location, ...ctx.labels, ...opts })
+    },
+    async migrateWith(ctx, opts) {
+      return providerModule(entry).migrate({ ...ctx.location, ...ctx.labels, ...opts })
+    },
+  }
+}
+
 const memory = {
   name: 'memory',
   native: true,
@@ -249,6 +296,12 @@ const factories = [
   // non-default table names: read from the options next to the driver object
   pgFactory({ name: 'postgres.js sql', form: 'postgres.js', events: 'pjs_events', bookmarks: 'pjs_bookmarks' }),
   pgFactory({ name: 'pg Pool', form: 'pg Pool' }),
+  neo4jFactory({ version: '4.4', entry: 'neo4j', form: 'url' }),
+  neo4jFactory({ version: '4.4', entry: 'neo4j', form: 'driver' }),
+  neo4jFactory({ version: '3.5', entry: 'neo4j-v3', form: 'url' }),
+  neo4jFactory({ version: '3.5', entry: 'neo4j-v3', form: 'driver' }),
+  neo4jFactory({ version: '5', entry: 'neo4j', form: 'url' }),
+  neo4jFactory({ version: '5', entry: 'neo4j', form: 'driver' }),
 ]
 
 // EVTSTORE_TEST_PROVIDERS="memory,sqlite file" runs the suite against some

@@ -6,8 +6,9 @@ const { codedError } = require('./errors')
 const AVAILABLE =
   'Available in this version: evtstore/provider/memory; evtstore/provider/sqlite (an SQLite file or url); ' +
   'evtstore/provider/knex with an SQLite client (sqlite3, better-sqlite3); evtstore/provider/postgres and ' +
-  'evtstore/provider/pg (PostgreSQL: a url, a postgres.js instance, a pg Pool or Client). ' +
-  'Not yet: evtstore/provider/mongo, evtstore/provider/neo4j, evtstore/provider/neo4j-v3, MySQL, and knex with a ' +
+  'evtstore/provider/pg (PostgreSQL: a url, a postgres.js instance, a pg Pool or Client); ' +
+  'evtstore/provider/neo4j and evtstore/provider/neo4j-v3 (Neo4j 3.5, 4.4 and 5.x: a neo4j-driver Driver or a url). ' +
+  'Not yet: evtstore/provider/mongo, MySQL, and knex with a ' +
   'PostgreSQL or MySQL client (for PostgreSQL use evtstore/provider/pg or evtstore/provider/postgres meanwhile).'
 
 /**

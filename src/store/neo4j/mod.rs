@@ -53,7 +53,7 @@ const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 const TRANSIENT_RETRIES: u32 = 6;
 
 /// The options of a Neo4j store.
-#[napi(object)]
+#[napi(object, js_name = "Neo4jOptions")]
 #[derive(Debug, Clone, Default)]
 pub struct Neo4jOptions {
     /// `bolt://host:port` or `neo4j://host:port` (the one server is used
