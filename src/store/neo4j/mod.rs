@@ -278,7 +278,8 @@ impl Neo4jEngine {
         check_stored_event(event, position, &self.location, &self.events_label)?;
         Ok(EventRef {
             position,
-            version: row.get(1).and_then(Value::as_int),
+            // neo4j-driver sends JS numbers as floats: evtstore's versions are
+            version: row.get(1).and_then(whole_number),
             timestamp: row.get(2).and_then(epoch_millis),
             event,
             stream: text(4),
@@ -291,6 +292,16 @@ impl Neo4jEngine {
 enum RunError {
     Acquire(pool::AcquireError),
     Bolt(BoltError),
+}
+
+/// An integer, or a float without a fraction (as neo4j-driver writes a JS
+/// number).
+fn whole_number(value: &Value) -> Option<i64> {
+    match value {
+        Value::Int(i) => Some(*i),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(*f as i64),
+        _ => None,
+    }
 }
 
 fn string_list(items: &[String]) -> Value {
