@@ -49,6 +49,43 @@ function describeNeo4j(version, fn) {
   return describe(`Neo4j ${version}`, () => fn(req.url))
 }
 
+describe('Neo4j options (no server needed)', () => {
+  const { fromNeo4jOptions } = require('../lib/engines/neo4j')
+
+  it("a neo4j-driver Driver's address and basic-auth login are read from the object", async () => {
+    const neo4j = require('neo4j-driver')
+    const driver = neo4j.driver('bolt://db.example:7999', neo4j.auth.basic('app', 's3cret'))
+    try {
+      const target = await fromNeo4jOptions({ client: Promise.resolve(driver), events: 'ev', bookmarks: 'bm' }, 'test')
+      assert.deepEqual(target.options, {
+        neo4j: { url: 'bolt://db.example:7999', user: 'app', password: 's3cret', events: 'ev', bookmarks: 'bm' },
+      })
+    } finally {
+      await driver.close()
+    }
+  })
+
+  it('refuses what it cannot use, at once or when the Promise resolves', async () => {
+    const neo4j = require('neo4j-driver')
+    const code = (c) => (err) => err.code === c
+    assert.throws(() => fromNeo4jOptions({ client: {} }, 'test'), code('INVALID_ARGUMENT'))
+    assert.throws(() => fromNeo4jOptions({ url: 'bolt://x:1', client: {} }, 'test'), code('INVALID_ARGUMENT'))
+    assert.throws(() => fromNeo4jOptions({ url: 'http://x:7474' }, 'test'), code('INVALID_ARGUMENT'))
+    assert.throws(() => fromNeo4jOptions({}, 'test'), code('INVALID_ARGUMENT'))
+    assert.throws(() => fromNeo4jOptions({ url: 'bolt://x:1', events: 'a-b' }, 'test'), code('INVALID_NAME'))
+    await assert.rejects(fromNeo4jOptions({ client: Promise.resolve(42) }, 'test'), code('INVALID_ARGUMENT'))
+    const tls = neo4j.driver('bolt://x:1', neo4j.auth.basic('a', 'b'), { encrypted: 'ENCRYPTION_ON' })
+    const bearer = neo4j.driver('bolt://x:1', neo4j.auth.bearer('token'))
+    try {
+      await assert.rejects(fromNeo4jOptions({ client: tls }, 'test'), code('NOT_SUPPORTED'))
+      await assert.rejects(fromNeo4jOptions({ client: bearer }, 'test'), code('NOT_SUPPORTED'))
+    } finally {
+      await tls.close()
+      await bearer.close()
+    }
+  })
+})
+
 for (const version of /** @type {const} */ (['3.5', '4.4', '5'])) {
   describeNeo4j(version, (url) => {
     it('a started handler is woken by another process’s append by probing, within 50 ms', { timeout: 60000 }, async (t) => {

@@ -49,7 +49,7 @@ pub(crate) const ENGINE: &str = "Neo4j";
 const PROBE_EVERY: Duration = Duration::from_millis(20);
 /// Connections of a store's pool unless `maxConnections` says otherwise.
 const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-/// Runs of a statement after a transient failure (5 to 160 ms apart).
+/// Runs of a statement after a transient failure (10 to 320 ms apart).
 const TRANSIENT_RETRIES: u32 = 6;
 
 /// The options of a Neo4j store.
