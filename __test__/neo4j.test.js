@@ -122,6 +122,17 @@ for (const version of /** @type {const} */ (['3.5', '4.4', '5'])) {
       for (const d of delays) assert.ok(d < 1000, `handled ${d} ms after the append: not found by probing`)
     })
 
+    it('a provider used without migrate() (as evtstore allows) sets its label up at the first append', { timeout: 60000 }, async (t) => {
+      const later = cleanups(t)
+      const { labels } = scratchLabels(later, url)
+      const provider = providerModule('neo4j-v3').createProvider({ url, ...labels })
+      later(() => provider.close())
+      const [first] = await provider.append('users', 'u1', 1, [{ type: 'created' }])
+      assert.equal(first.position, 1)
+      await assert.rejects(provider.append('users', 'u1', 1, [{ type: 'again' }]), (e) => e.name === 'VersionError')
+      assert.deepEqual((await provider.getEventsFrom('users', 0)).map((e) => e.event.type), ['created'])
+    })
+
     const MULTI =
       '4 writer processes (100 commands each, 8 in flight; a url and a neo4j-driver Driver) and a started handler ' +
       'in a 5th: every event handled once, in position order'

@@ -379,17 +379,30 @@ impl Engine for Neo4jEngine {
             ("version", first_version.into()),
             ("events", Value::List(list)),
         ]);
-        // never retried: the first attempt may have committed
-        let rows = self
-            .run(&self.sql.append, params, false)
-            .await
-            .map_err(|e| match e {
-                RunError::Acquire(e) => self.acquire_error(e),
-                RunError::Bolt(e) => self.append_error(e, stream, aggregate_id),
-            })?;
+        let run_append = || async {
+            // never retried on a lost connection: it may have committed
+            self.run(&self.sql.append, params.clone(), false)
+                .await
+                .map_err(|e| match e {
+                    RunError::Acquire(e) => self.acquire_error(e),
+                    RunError::Bolt(e) => self.append_error(e, stream, aggregate_id),
+                })
+        };
+        let mut rows = run_append().await?;
         if rows.is_empty() {
-            // no counter node: migrate() never ran for this label
-            return Err(self.missing(&self.events_label));
+            // No counter node: nothing was written. evtstore's Neo4j
+            // providers work without migrate(), so the events part of it
+            // runs here once (the version key's constraint first, which
+            // also makes the version check hold), then the append again.
+            self.migrate(Tables {
+                events: true,
+                bookmarks: false,
+            })
+            .await?;
+            rows = run_append().await?;
+            if rows.is_empty() {
+                return Err(self.missing(&self.events_label));
+            }
         }
         let positions: Vec<i64> = rows
             .iter()
