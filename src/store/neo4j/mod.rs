@@ -49,6 +49,13 @@ pub(crate) const ENGINE: &str = "Neo4j";
 const PROBE_EVERY: Duration = Duration::from_millis(20);
 /// Connections of a store's pool unless `maxConnections` says otherwise.
 const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+/// What a schema statement fails with when a concurrent one created the same
+/// index or constraint first.
+const SCHEMA_EXISTS: [&str; 3] = [
+    "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists",
+    "Neo.ClientError.Schema.IndexAlreadyExists",
+    "Neo.ClientError.Schema.ConstraintAlreadyExists",
+];
 /// Runs of a statement after a transient failure (10 to 320 ms apart).
 const TRANSIENT_RETRIES: u32 = 6;
 
@@ -328,8 +335,15 @@ impl Engine for Neo4jEngine {
             statements.extend(cypher::bookmarks_schema(syntax, &self.bookmarks_label));
         }
         for s in &statements {
-            self.query(s, Value::Map(Vec::new()), &self.events_label)
-                .await?;
+            match self.run(s, Value::Map(Vec::new()), true).await {
+                Ok(_) => {}
+                // another migrate (another process's) created it between
+                // our IF NOT EXISTS check and our creation: what we wanted
+                Err(RunError::Bolt(BoltError::Failure { code, .. }))
+                    if SCHEMA_EXISTS.contains(&code.as_str()) => {}
+                Err(RunError::Acquire(e)) => return Err(self.acquire_error(e)),
+                Err(RunError::Bolt(e)) => return Err(self.db_error(e, &self.events_label)),
+            }
         }
         if tables.events {
             let last = self

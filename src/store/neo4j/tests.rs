@@ -144,6 +144,42 @@ async fn a_label_never_migrated_is_set_up_by_its_first_append() {
     }
 }
 
+/// Processes whose first appends set one label up at the same time: a
+/// constraint or index another one created first is no failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_appends_racing_to_set_a_label_up_all_succeed() {
+    for (url, name) in server_urls() {
+        for _ in 0..2 {
+            let (events, bookmarks) = labels();
+            let mut engines = Vec::new();
+            for _ in 0..6 {
+                engines.push(open_labels(&url, &events, &bookmarks).await);
+            }
+            let mut tasks = Vec::new();
+            for (i, engine) in engines.iter().enumerate() {
+                let engine = engine.clone();
+                tasks.push(tokio::spawn(async move {
+                    append(&engine, "s", &format!("a{i}"), 1, &["x"]).await
+                }));
+            }
+            let mut positions = Vec::new();
+            for t in tasks {
+                positions.extend(
+                    t.await
+                        .expect("task")
+                        .unwrap_or_else(|e| panic!("{name}: {e}")),
+                );
+            }
+            positions.sort();
+            assert_eq!(positions, (1..=6).collect::<Vec<i64>>(), "{name}");
+            engines[0].remove_all().await;
+            for e in engines {
+                e.close().await;
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn migrate_twice_keeps_data_and_the_counter() {
     for (engine, name) in each_server().await {
