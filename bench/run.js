@@ -13,6 +13,7 @@
 // Usage: node run.js [--quick] [--reps N] [--stores memory,sqlite,pg,knex-sqlite,sqlite-normal]
 //                    [--only REGEX] [--set key=value] [--out FILE] [--timeout S] [--list]
 // Env:   EVTSTORE_BENCH_PG_URL  a PostgreSQL URL: adds the 'pg' store
+//        EVTSTORE_BENCH_NEO4J_URL  a Bolt URL (scripts/neo4j.sh start 4.4): allows the 'neo4j' store
 //        EVTSTORE_BENCH_OURS  measure another evtstore-rs checkout than this one
 //        EVTSTORE_BENCH_BASELINE  also measure a second checkout ('baseline': before/after)
 //        BENCH_QUICK=1 (--quick), BENCH_REPS (--reps), BENCH_DATA_DIR (scratch files)
@@ -38,6 +39,7 @@ const STORE_NAME = {
   'knex-sqlite': 'SQLite file (ours via knex)',
   'sqlite-normal': "SQLite file, ours with synchronous: 'normal' (not durable on a power cut)",
   pg: 'PostgreSQL',
+  neo4j: 'Neo4j',
 }
 /** The SQLite stores: the same data and scenarios as 'sqlite'. */
 const SQLITE_STORES = ['sqlite', 'knex-sqlite', 'sqlite-normal']
@@ -48,7 +50,7 @@ function usage() {
   return `node run.js [options]
   --quick            tiny sizes and 2 repetitions: a smoke run of a few seconds (BENCH_QUICK=1)
   --reps N           repetitions per scenario and implementation (default 5; BENCH_REPS)
-  --stores LIST      comma-separated: memory, sqlite, pg, knex-sqlite, sqlite-normal
+  --stores LIST      comma-separated: memory, sqlite, pg, knex-sqlite, sqlite-normal, neo4j
                      (default memory,sqlite, plus pg when EVTSTORE_BENCH_PG_URL is set)
   --only REGEX       scenarios whose id matches (see --list)
   --set key=value    override a size (e.g. --set catchup=5000, --set memStored=[0,1000])
@@ -98,6 +100,9 @@ function parseArgs(argv) {
   for (const s of opts.stores) {
     if (!(s in STORE_NAME)) throw new Error(`unknown store ${s}`)
     if (s === 'pg' && !pgUrl) throw new Error('the pg store needs EVTSTORE_BENCH_PG_URL (a postgres:// URL)')
+    if (s === 'neo4j' && !process.env.EVTSTORE_BENCH_NEO4J_URL) {
+      throw new Error('the neo4j store needs EVTSTORE_BENCH_NEO4J_URL (a bolt:// URL: scripts/neo4j.sh start 4.4)')
+    }
   }
   if (opts.out === undefined && !opts.quick) opts.out = path.join(__dirname, 'RESULTS.md')
   return { ...opts, pgUrl }
@@ -229,6 +234,13 @@ async function main() {
             file = path.join(dataDir, `run-${impl}.sqlite`)
             data.copyTemplate(templates.get(s.dataset(z)), file)
             Object.assign(spec, { file })
+          }
+          if (store === 'neo4j') {
+            Object.assign(spec, {
+              url: process.env.EVTSTORE_BENCH_NEO4J_URL,
+              events: `${pgPrefix}${runNo}_events`,
+              bookmarks: `${pgPrefix}${runNo}_bookmarks`,
+            })
           }
           if (store === 'pg') {
             Object.assign(spec, {
@@ -415,7 +427,7 @@ function markdown(a) {
     `- Load average (1, 5, 15 min): ${la(loadBefore)} before, ${la(loadAfter)} after; the run took ${duration(elapsed)}`,
     `- Node ${info.node}; ${Object.entries(info.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     ...(info.postgres ? [`- Database server: ${info.postgres}`] : []),
-    '- Stores: memory = each package\'s in-memory provider; SQLite file = evtstore\'s knex provider with sqlite3 (the original) against evtstore-rs/provider/sqlite `{ file }` (ours), each on its own copy of the same database file (tables made by evtstore\'s migrate); PostgreSQL = `provider/pg` of each package given the same kind of pg Pool (`new Pool({ connectionString, max: 10 })`, no TLS for either: node-postgres\'s default, which ours follows for a Pool).',
+    '- Stores: memory = each package\'s in-memory provider; SQLite file = evtstore\'s knex provider with sqlite3 (the original) against evtstore-rs/provider/sqlite `{ file }` (ours), each on its own copy of the same database file (tables made by evtstore\'s migrate); PostgreSQL = `provider/pg` of each package given the same kind of pg Pool (`new Pool({ connectionString, max: 10 })`, no TLS for either: node-postgres\'s default, which ours follows for a Pool); Neo4j = `provider/neo4j` of each package given the same kind of neo4j-driver 5 Driver, the data in evtstore\'s shape (DateTime positions).',
     '',
     report.markdownTable(headers, rows),
     '',

@@ -63,6 +63,11 @@ async function main() {
     pool = require('./lib/impls').pgPool(spec.url)
     await data.pgTables(pool, spec.events, spec.bookmarks, dataset)
   }
+  let neo4jDriver
+  if (spec.store === 'neo4j') {
+    neo4jDriver = require('./lib/impls').neo4jDriver(spec.url)
+    await data.neo4jNodes(neo4jDriver, spec.events, spec.bookmarks, dataset)
+  }
 
   const env = await open(spec.impl, spec.store, ctx)
   // the initial events are the store's now; the worker keeps no copy
@@ -75,6 +80,10 @@ async function main() {
     if (pool) {
       await data.pgDrop(pool, spec.events, spec.bookmarks).catch(() => {})
       await pool.end().catch(() => {})
+    }
+    if (neo4jDriver) {
+      await data.neo4jDrop(neo4jDriver, spec.events, spec.bookmarks).catch(() => {})
+      await neo4jDriver.close().catch(() => {})
     }
     if (scratchDir) require('fs').rmSync(scratchDir, { recursive: true, force: true })
   }
