@@ -26,6 +26,15 @@ fn quoted(label: &str) -> String {
 /// own kind only.
 const AFTER: &str = "(ev.position > $after OR ev.position > datetime({epochMillis: $after}))";
 
+/// [`AFTER`] for a catch-up read, which also stops at `$horizon`: the
+/// counter's value read just before. Neo4j reads committed data without a
+/// snapshot: a scan that has passed position 410 before its append committed
+/// can still meet 412, committed later, further on. Every position up to the
+/// counter's value had committed before the scan began, so none of them is
+/// missed; later ones are left to the next read.
+const AFTER_UP_TO_HORIZON: &str = "(ev.position > $after AND ev.position <= $horizon \
+     OR ev.position > datetime({epochMillis: $after}))";
+
 /// The columns of a read: position, version, timestamp, event (then
 /// stream and aggregate id when reading many aggregates).
 const COLUMNS: &str = "ev.position, ev.version, ev.timestamp, ev.event";
@@ -69,7 +78,7 @@ impl Statements {
              RETURN base + i + 1"
         );
         let from = format!(
-            "MATCH (ev:{e}) WHERE ev.stream IN $streams AND {AFTER} \
+            "MATCH (ev:{e}) WHERE ev.stream IN $streams AND {AFTER_UP_TO_HORIZON} \
              RETURN {COLUMNS}, ev.stream, ev.aggregateId ORDER BY ev.position"
         );
         let of = format!("MATCH (ev:{e}) WHERE ev.aggregateId = $id AND ev.stream = $stream");

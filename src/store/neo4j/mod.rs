@@ -90,8 +90,17 @@ pub struct Neo4jEngine {
     sql: Statements,
 }
 
-/// host:port of a Bolt URL, and the user and password in it.
-fn parse_url(text: &str) -> Result<(String, Option<String>, Option<String>, Option<String>)> {
+/// What a Bolt URL says.
+struct UrlParts {
+    /// host:port
+    address: String,
+    user: Option<String>,
+    password: Option<String>,
+    database: Option<String>,
+}
+
+/// host:port of a Bolt URL, and the user, password and database in it.
+fn parse_url(text: &str) -> Result<UrlParts> {
     let bad = |why: String| {
         StoreError::invalid_argument(format!(
             "the Neo4j url {why}: expected bolt://host:7687 or neo4j://user:password@host:7687"
@@ -127,7 +136,12 @@ fn parse_url(text: &str) -> Result<(String, Option<String>, Option<String>, Opti
     } else {
         host.to_string()
     };
-    Ok((format!("{host}:{port}"), user, password, database))
+    Ok(UrlParts {
+        address: format!("{host}:{port}"),
+        user,
+        password,
+        database,
+    })
 }
 
 /// The head of one events label on one server and database: shared by
@@ -160,7 +174,12 @@ impl Neo4jEngine {
                 "the events and bookmarks labels are both named \"{events_label}\": give them different names"
             )));
         }
-        let (address, url_user, url_password, url_database) = parse_url(&options.url)?;
+        let UrlParts {
+            address,
+            user: url_user,
+            password: url_password,
+            database: url_database,
+        } = parse_url(&options.url)?;
         let user = options.user.or(url_user).filter(|u| !u.is_empty());
         let password = options.password.or(url_password);
         let database = options.database.or(url_database).filter(|d| !d.is_empty());
@@ -262,6 +281,16 @@ impl Neo4jEngine {
         } else {
             SchemaSyntax::V3
         })
+    }
+
+    /// The counter's value: the last position given out, every one up to it
+    /// committed. `None` before the first append or migrate.
+    async fn counter(&self) -> Result<Option<i64>> {
+        let params = packstream::map([("label", self.events_label.as_str().into())]);
+        let rows = self
+            .query(&self.sql.max_position, params, &self.events_label)
+            .await?;
+        Ok(rows.first().and_then(|r| r.first()).and_then(Value::as_int))
     }
 
     fn events_of(&self, rows: &Rows, names: bool) -> Result<EventBatch> {
@@ -455,9 +484,13 @@ impl Engine for Neo4jEngine {
         after_position: i64,
         limit: Option<i64>,
     ) -> Result<EventBatch> {
+        // first the counter, then the scan (see cypher::AFTER_UP_TO_HORIZON);
+        // no counter: nothing of ours stored, no horizon
+        let horizon = self.counter().await?.unwrap_or(i64::MAX);
         let mut params = vec![
             ("streams".to_string(), string_list(streams)),
             ("after".to_string(), Value::Int(after_position)),
+            ("horizon".to_string(), Value::Int(horizon)),
         ];
         let query = match limit {
             Some(limit) => {
@@ -545,14 +578,6 @@ impl Engine for Neo4jEngine {
     }
 
     async fn max_position(&self) -> Result<i64> {
-        let params = packstream::map([("label", self.events_label.as_str().into())]);
-        let rows = self
-            .query(&self.sql.max_position, params, &self.events_label)
-            .await?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(Value::as_int)
-            .unwrap_or(0))
+        Ok(self.counter().await?.unwrap_or(0))
     }
 }

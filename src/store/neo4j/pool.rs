@@ -44,17 +44,19 @@ pub struct Lease<'a> {
 impl std::ops::Deref for Lease<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        self.conn
-            .as_ref()
-            .expect("a lease holds its connection until dropped")
+        match &self.conn {
+            Some(conn) => conn,
+            None => unreachable!("a lease holds its connection until dropped"),
+        }
     }
 }
 
 impl std::ops::DerefMut for Lease<'_> {
     fn deref_mut(&mut self) -> &mut Connection {
-        self.conn
-            .as_mut()
-            .expect("a lease holds its connection until dropped")
+        match &mut self.conn {
+            Some(conn) => conn,
+            None => unreachable!("a lease holds its connection until dropped"),
+        }
     }
 }
 
