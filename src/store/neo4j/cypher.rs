@@ -81,7 +81,13 @@ impl Statements {
             "MATCH (ev:{e}) WHERE ev.stream IN $streams AND {AFTER_UP_TO_HORIZON} \
              RETURN {COLUMNS}, ev.stream, ev.aggregateId ORDER BY ev.position"
         );
-        let of = format!("MATCH (ev:{e}) WHERE ev.aggregateId = $id AND ev.stream = $stream");
+        // an aggregate's events up to the horizon too (a scan without a
+        // snapshot could meet version 5 and miss 4); evtstore's DateTime
+        // positions do not compare with it (null) and are all in
+        let of = format!(
+            "MATCH (ev:{e}) WHERE ev.aggregateId = $id AND ev.stream = $stream \
+             AND coalesce(ev.position <= $horizon, true)"
+        );
         let last = format!("MATCH (ev:{e}) WHERE ev.stream IN $streams");
         Statements {
             append,

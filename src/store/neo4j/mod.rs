@@ -472,6 +472,9 @@ impl Engine for Neo4jEngine {
         };
         params.push(("stream".into(), stream.into()));
         params.push(("id".into(), aggregate_id.into()));
+        // as in events_from: only what had committed before the scan began
+        let horizon = self.counter().await?.unwrap_or(i64::MAX);
+        params.push(("horizon".into(), Value::Int(horizon)));
         let rows = self
             .query(query, Value::Map(params), &self.events_label)
             .await?;
