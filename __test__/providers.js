@@ -8,7 +8,7 @@
 //
 // Flags tell the suite what a factory can do:
 //   native       the storage is done by the Rust core (not a user's JS provider)
-//   engine       what stores the events: 'memory', 'sqlite', 'postgres', 'mongo' or 'js'
+//   engine       what stores the events: 'memory', 'sqlite', 'postgres', 'mysql', 'mongo', 'neo4j' or 'js'
 //   limitOption  createProvider takes `limit` (otherwise provider.limit is set)
 //   variant(ctx, opts)  another createProvider call on the same backing with
 //                       other options ({ limit, events, bookmarks }), used for
@@ -27,6 +27,7 @@ const { createJsProvider } = require('./js-provider')
 const { pgRequirement, createDatabase, adminParts } = require('./pg-server')
 const { mysqlRequirement, createMysqlDatabase, serverParts } = require('./mysql-server')
 const { mongoRequirement, createMongoDatabase } = require('./mongo-server')
+const { neo4jRequirement, driverFor, newLabels, removeLabels } = require('./neo4j-server')
 
 function tempDir(prefix = 'evtstore-rs-test-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -287,25 +288,52 @@ function serverFactory({ name, engine, client, form = 'object', events = 'events
     async migrateWith(ctx, opts) {
       return providerModule(forms(ctx).module).migrate({ ...forms(ctx).migrate, ...opts })
     },
+  }
+}
+
+
+/**
  * A MongoDB provider, each instance on a database of its own: natively on a
  * url, or as evtstore takes it, on Collections of the official driver
  * (Promises of them, as evtstore allows), which names its own collections
  * (no table-name variant).
+ */
 function mongoFactory({ name, form }) {
   const req = mongoRequirement()
   const collections = form === 'collections'
+  return {
+    name,
+    native: true,
     engine: 'mongo',
+    limitOption: true,
+    skip: req.skip,
+    fail: req.fail,
+    async create({ limit, onError } = {}) {
       const mongo = providerModule('mongo')
       const db = await createMongoDatabase()
       const where = collections
         ? { events: Promise.resolve(db.db.collection('events')), bookmarks: db.db.collection('bookmarks') }
         : { url: db.url }
+      let provider
+      try {
         if (collections) await mongo.migrate(where.events, where.bookmarks)
         else await mongo.migrate(where)
         provider = mongo.createProvider({ ...where, limit, onError })
+        await provider.ready
+      } catch (err) {
+        await closeProvider(provider)
         await db.drop()
+        throw err
+      }
+      return {
+        provider,
         mongo: db,
+        async cleanup() {
+          await closeProvider(provider)
           await db.drop()
+        },
+      }
+    },
     ...(collections
       ? {}
       : {
@@ -316,6 +344,52 @@ function mongoFactory({ name, form }) {
             return providerModule('mongo').migrate({ url: ctx.mongo.url, ...opts })
           },
         }),
+  }
+}
+
+/**
+ * A Neo4j provider on the server of `version`, through `entry` (neo4j or
+ * neo4j-v3), native-first ({ url }) or through a neo4j-driver Driver; each
+ * instance on labels of its own.
+ */
+function neo4jFactory({ version, entry, form }) {
+  const req = neo4jRequirement(version)
+  return {
+    name: `${entry} ${version} ${form}`,
+    native: true,
+    engine: 'neo4j',
+    limitOption: true,
+    skip: req.skip,
+    fail: req.fail,
+    async create({ limit, onError } = {}) {
+      const labels = newLabels()
+      const admin = driverFor(req.url)
+      const driver = form === 'driver' ? driverFor(req.url) : undefined
+      const location = driver ? { client: driver } : { url: req.url }
+      const mod = providerModule(entry)
+      let provider
+      const end = async () => {
+        await closeProvider(provider)
+        if (driver) await driver.close()
+        await removeLabels(admin, labels)
+        await admin.close()
+      }
+      try {
+        await mod.migrate({ ...location, ...labels })
+        provider = mod.createProvider({ ...location, ...labels, limit, onError })
+        await provider.ready
+      } catch (err) {
+        await end()
+        throw err
+      }
+      return { provider, location, labels, admin, cleanup: end }
+    },
+    async variant(ctx, opts) {
+      return providerModule(entry).createProvider({ ...ctx.location, ...ctx.labels, ...opts })
+    },
+    async migrateWith(ctx, opts) {
+      return providerModule(entry).migrate({ ...ctx.location, ...ctx.labels, ...opts })
+    },
   }
 }
 
@@ -366,6 +440,12 @@ const factories = [
   serverFactory({ name: 'knex mysql', engine: 'mysql', client: 'mysql', form: 'function' }),
   mongoFactory({ name: 'mongo url', form: 'url' }),
   mongoFactory({ name: 'mongo driver Collections', form: 'collections' }),
+  neo4jFactory({ version: '4.4', entry: 'neo4j', form: 'url' }),
+  neo4jFactory({ version: '4.4', entry: 'neo4j', form: 'driver' }),
+  neo4jFactory({ version: '3.5', entry: 'neo4j-v3', form: 'url' }),
+  neo4jFactory({ version: '3.5', entry: 'neo4j-v3', form: 'driver' }),
+  neo4jFactory({ version: '5', entry: 'neo4j', form: 'url' }),
+  neo4jFactory({ version: '5', entry: 'neo4j', form: 'driver' }),
 ]
 
 // EVTSTORE_TEST_PROVIDERS="memory,sqlite file" runs the suite against some

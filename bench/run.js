@@ -14,6 +14,7 @@
 //                    [--only REGEX] [--set key=value] [--out FILE] [--timeout S] [--list]
 // Env:   EVTSTORE_BENCH_PG_URL  a PostgreSQL URL: adds the 'pg' store
 //        EVTSTORE_BENCH_MYSQL_URL  a MySQL/MariaDB URL: the 'mysql' store
+//        EVTSTORE_BENCH_NEO4J_URL  a Bolt URL (scripts/neo4j.sh start 4.4): allows the 'neo4j' store
 //        EVTSTORE_BENCH_OURS  measure another evtstore-rs checkout than this one
 //        EVTSTORE_BENCH_BASELINE  also measure a second checkout ('baseline': before/after)
 //        BENCH_QUICK=1 (--quick), BENCH_REPS (--reps), BENCH_DATA_DIR (scratch files)
@@ -40,6 +41,7 @@ const STORE_NAME = {
   'sqlite-normal': "SQLite file, ours with synchronous: 'normal' (not durable on a power cut)",
   pg: 'PostgreSQL',
   mysql: 'MariaDB (knex mysql2)',
+  neo4j: 'Neo4j',
 }
 /** The SQLite stores: the same data and scenarios as 'sqlite'. */
 const SQLITE_STORES = ['sqlite', 'knex-sqlite', 'sqlite-normal']
@@ -50,7 +52,7 @@ function usage() {
   return `node run.js [options]
   --quick            tiny sizes and 2 repetitions: a smoke run of a few seconds (BENCH_QUICK=1)
   --reps N           repetitions per scenario and implementation (default 5; BENCH_REPS)
-  --stores LIST      comma-separated: memory, sqlite, pg, mysql, knex-sqlite, sqlite-normal
+  --stores LIST      comma-separated: memory, sqlite, pg, mysql, knex-sqlite, sqlite-normal, neo4j
                      (default memory,sqlite, plus pg when EVTSTORE_BENCH_PG_URL is set)
   --only REGEX       scenarios whose id matches (see --list)
   --set key=value    override a size (e.g. --set catchup=5000, --set memStored=[0,1000])
@@ -102,6 +104,9 @@ function parseArgs(argv) {
     if (!(s in STORE_NAME)) throw new Error(`unknown store ${s}`)
     if (s === 'pg' && !pgUrl) throw new Error('the pg store needs EVTSTORE_BENCH_PG_URL (a postgres:// URL)')
     if (s === 'mysql' && !mysqlUrl) throw new Error('the mysql store needs EVTSTORE_BENCH_MYSQL_URL (a mysql:// URL)')
+    if (s === 'neo4j' && !process.env.EVTSTORE_BENCH_NEO4J_URL) {
+      throw new Error('the neo4j store needs EVTSTORE_BENCH_NEO4J_URL (a bolt:// URL: scripts/neo4j.sh start 4.4)')
+    }
   }
   if (opts.out === undefined && !opts.quick) opts.out = path.join(__dirname, 'RESULTS.md')
   return { ...opts, pgUrl, mysqlUrl }
@@ -248,9 +253,9 @@ async function main() {
             data.copyTemplate(templates.get(s.dataset(z)), file)
             Object.assign(spec, { file })
           }
-          if (store === 'mysql') {
+          if (store === 'mysql' || store === 'neo4j') {
             Object.assign(spec, {
-              url: opts.mysqlUrl,
+              url: store === 'mysql' ? opts.mysqlUrl : process.env.EVTSTORE_BENCH_NEO4J_URL,
               events: `${pgPrefix}${runNo}_events`,
               bookmarks: `${pgPrefix}${runNo}_bookmarks`,
             })
@@ -441,7 +446,7 @@ function markdown(a) {
     `- Node ${info.node}; ${Object.entries(info.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     ...(info.postgres ? [`- Database server: ${info.postgres}`] : []),
     ...(info.mysql ? [`- Database server: ${info.mysql}`] : []),
-    '- Stores: memory = each package\'s in-memory provider; SQLite file = evtstore\'s knex provider with sqlite3 (the original) against evtstore-rs/provider/sqlite `{ file }` (ours), each on its own copy of the same database file (tables made by evtstore\'s migrate); PostgreSQL = `provider/pg` of each package given the same kind of pg Pool (`new Pool({ connectionString, max: 10 })`, no TLS for either: node-postgres\'s default, which ours follows for a Pool); MariaDB = evtstore\'s provider/knex of each package on the same kind of knex instance (client mysql2, pool max 10): the drop-in form.',
+    '- Stores: memory = each package\'s in-memory provider; SQLite file = evtstore\'s knex provider with sqlite3 (the original) against evtstore-rs/provider/sqlite `{ file }` (ours), each on its own copy of the same database file (tables made by evtstore\'s migrate); PostgreSQL = `provider/pg` of each package given the same kind of pg Pool (`new Pool({ connectionString, max: 10 })`, no TLS for either: node-postgres\'s default, which ours follows for a Pool); MariaDB = evtstore\'s provider/knex of each package on the same kind of knex instance (client mysql2, pool max 10): the drop-in form; Neo4j = `provider/neo4j` of each package given the same kind of neo4j-driver 5 Driver, the data in evtstore\'s shape (DateTime positions).',
     '',
     report.markdownTable(headers, rows),
     '',

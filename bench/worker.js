@@ -64,6 +64,11 @@ async function main() {
     await data.pgTables(pool, spec.events, spec.bookmarks, dataset)
   }
   if (spec.store === 'mysql') await data.mysqlTables(spec.url, spec.events, spec.bookmarks, dataset)
+  let neo4jDriver
+  if (spec.store === 'neo4j') {
+    neo4jDriver = require('./lib/impls').neo4jDriver(spec.url)
+    await data.neo4jNodes(neo4jDriver, spec.events, spec.bookmarks, dataset)
+  }
 
   const env = await open(spec.impl, spec.store, ctx)
   // the initial events are the store's now; the worker keeps no copy
@@ -78,6 +83,10 @@ async function main() {
       await pool.end().catch(() => {})
     }
     if (spec.store === 'mysql') await data.mysqlDrop(spec.url, spec.events, spec.bookmarks).catch(() => {})
+    if (neo4jDriver) {
+      await data.neo4jDrop(neo4jDriver, spec.events, spec.bookmarks).catch(() => {})
+      await neo4jDriver.close().catch(() => {})
+    }
     if (scratchDir) require('fs').rmSync(scratchDir, { recursive: true, force: true })
   }
   result.rssMB = process.resourceUsage().maxRSS / 1024

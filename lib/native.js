@@ -22,6 +22,7 @@ const ADDON = path.join(__dirname, '..', 'native', `${pkg.napi.binaryName}.node`
  * @typedef {import('../native/native').PostgresOptions} PostgresOptions
  * @typedef {import('../native/native').MysqlOptions} MysqlOptions
  * @typedef {import('../native/native').MongoOptions} MongoOptions
+ * @typedef {import('../native/native').Neo4jOptions} Neo4jOptions
  * @typedef {Awaited<ReturnType<Store['eventsFrom']>>} EventBatch a read: the JSON columns and the numbers beside them
  * @typedef {import('../native/native').MemoryStore} MemoryStore
  * @typedef {import('../native/native').Waiter} Waiter

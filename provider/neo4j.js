@@ -1,11 +1,14 @@
 'use strict'
+// evtstore's provider/neo4j: a neo4j-driver Driver (or a Promise of one), or
+// { url, user, password, database? }. The Rust core stores the events over
+// its own Bolt connections: the Driver only tells where the server is and
+// who logs in; neo4j-driver is never required here. Serves Neo4j 3.5, 4.4
+// and 5.x.
 
-// Not available yet in this version of evtstore-rs: the path resolves so that
-// code importing it loads, and every function fails with code NOT_SUPPORTED.
-const { unsupportedProvider } = require('../lib/unsupported')
+const { neo4jEntry } = require('../lib/engines/neo4j/entry')
 
-const stubs = unsupportedProvider('provider/neo4j', ['createProvider', 'migrate', 'cypher'])
+const entry = neo4jEntry('neo4j')
 // one assignment per name: Node's ESM loader finds the named exports of a CommonJS module this way
-exports.createProvider = stubs.createProvider
-exports.migrate = stubs.migrate
-exports.cypher = stubs.cypher
+exports.createProvider = entry.createProvider
+exports.migrate = entry.migrate
+exports.cypher = entry.cypher

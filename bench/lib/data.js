@@ -191,9 +191,56 @@ async function mysqlDrop(url, events, bookmarks) {
   }
 }
 
+/**
+ * Fresh Neo4j labels holding `dataset` in evtstore's shape (what its
+ * provider/neo4j writes: DateTime positions, one millisecond apart), made by
+ * the server (UNWIND), through a neo4j-driver Driver. Both implementations
+ * read these nodes.
+ * @param {any} driver
+ * @param {string} events
+ * @param {string} bookmarks
+ * @param {string} dataset
+ */
+async function neo4jNodes(driver, events, bookmarks, dataset) {
+  await neo4jDrop(driver, events, bookmarks)
+  const { kind, n } = parse(dataset)
+  if (n === 0) return
+  const idExpr = kind === 'agg' ? `'hyd'` : `'pre-' + toString(g / ${PER_AGGREGATE})`
+  const versionExpr = kind === 'agg' ? 'g + 1' : `(g % ${PER_AGGREGATE}) + 1`
+  const session = driver.session()
+  try {
+    await session.run(
+      `UNWIND range(0, $n - 1) AS g
+       WITH g, ${idExpr} AS id, ${versionExpr} AS version, datetime({epochMillis: $base + g}) AS at
+       CREATE (ev:\`${events}\` {stream: $stream, aggregateId: id, version: version, position: at, timestamp: at,
+         event: $event, _streamPosition: $stream + '_' + toString(at), _streamIdVersion: $stream + '_' + id + '_' + toString(version)})`,
+      { n: require('neo4j-driver').int(n), base: require('neo4j-driver').int(Date.now() - n - 1000), stream: STREAM, event: JSON.stringify(EVENT) }
+    )
+  } finally {
+    await session.close()
+  }
+}
+
+/**
+ * @param {any} driver
+ * @param {string} events
+ * @param {string} bookmarks
+ */
+async function neo4jDrop(driver, events, bookmarks) {
+  const session = driver.session()
+  try {
+    for (const label of [events, bookmarks]) await session.run(`MATCH (n:\`${label}\`) DETACH DELETE n`)
+    await session.run('MATCH (c:EvtstorePosition {label: $label}) DELETE c', { label: events })
+  } finally {
+    await session.close()
+  }
+}
+
 module.exports = {
   mysqlTables,
   mysqlDrop,
+  neo4jNodes,
+  neo4jDrop,
   STREAM,
   EVENT,
   PER_AGGREGATE,

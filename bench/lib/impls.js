@@ -152,7 +152,33 @@ async function open(impl, store, ctx) {
     }
   }
 
+  if (store === 'neo4j') {
+    // both through the same kind of neo4j-driver Driver: evtstore queries
+    // through it; ours reads its address and login and opens its own Bolt
+    // connections (the drop-in form)
+    const driver = neo4jDriver(/** @type {string} */ (ctx.url))
+    const labels = { events: /** @type {string} */ (ctx.events), bookmarks: /** @type {string} */ (ctx.bookmarks) }
+    const mod = providerModule(impl, 'neo4j')
+    await mod.migrate({ client: driver, ...labels })
+    const provider = mod.createProvider({ client: driver, ...labels })
+    if (provider.ready) await provider.ready
+    return {
+      api: root,
+      provider,
+      close: async () => {
+        if (typeof provider.close === 'function') await provider.close()
+        await driver.close()
+      },
+    }
+  }
+
   throw new Error(`unknown store ${store}`)
 }
 
-module.exports = { open, api, providerModule, pgPool, ROOT, BASE }
+/** @param {string} url bolt://... (the test servers have no authentication) */
+function neo4jDriver(url) {
+  const neo4j = require('neo4j-driver')
+  return neo4j.driver(url, neo4j.auth.basic('neo4j', 'password'), { logging: { level: 'error', logger() {} } })
+}
+
+module.exports = { open, api, providerModule, pgPool, neo4jDriver, ROOT, BASE }

@@ -182,7 +182,7 @@ const SCENARIOS = [
   {
     id: 'cmd-seq-distinct',
     title: (z) => `${fmtN(z.seq)} sequential commands, distinct aggregates`,
-    stores: ['memory', 'sqlite', 'pg', 'mysql'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql', 'neo4j'],
     dataset: () => 'empty',
     unit: 'ms',
     targetRatio: 2,
@@ -232,7 +232,7 @@ const SCENARIOS = [
   {
     id: 'cmd-conc-distinct',
     title: (z) => `${fmtN(z.conc)} concurrent commands (Promise.all), distinct aggregates`,
-    stores: ['memory', 'sqlite', 'pg', 'mysql'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql', 'neo4j'],
     dataset: () => 'empty',
     unit: 'ms',
     targetRatio: 3,
@@ -282,7 +282,7 @@ const SCENARIOS = [
   ...[0, 1].map((k) => ({
     id: `hydrate-${k === 0 ? 'small' : 'large'}`,
     title: (/** @type {any} */ z) => `hydrate an aggregate of ${fmtN(z.hydrate[k])} events (per read)`,
-    stores: ['memory', 'sqlite', 'pg', 'mysql'],
+    stores: k === 0 ? ['memory', 'sqlite', 'pg', 'mysql', 'neo4j'] : ['memory', 'sqlite', 'pg', 'mysql'],
     dataset: (/** @type {any} */ z) => `agg:${z.hydrate[k]}`,
     unit: 'ms',
     targetRatio: k === 1 ? 2 : undefined,
@@ -310,7 +310,7 @@ const SCENARIOS = [
     id: `catchup-${bm}`,
     title: (/** @type {any} */ z) =>
       `handler catch-up from 0 over ${fmtN(z.catchup)} events, ${bm === 'stored' ? 'stored bookmark' : 'MemoryBookmark'}`,
-    stores: ['memory', 'sqlite', 'pg', 'mysql'],
+    stores: bm === 'stored' ? ['memory', 'sqlite', 'pg', 'mysql', 'neo4j'] : ['memory', 'sqlite', 'pg', 'mysql'],
     dataset: (/** @type {any} */ z) => `spread:${z.catchup}`,
     unit: 'ms',
     targetRatio: bm === 'stored' ? 10 : undefined,

@@ -3,9 +3,16 @@
 // which engine adapter) and which tables. knex itself is never required here.
 
 const { codedError } = require('../errors')
-const { AVAILABLE } = require('../unsupported')
 const { describe } = require('../util')
 const { tableName } = require('./tables')
+
+/** The other ways in, said when a knex client is not supported. */
+const OTHER_PROVIDERS =
+  'The other provider paths of this package: evtstore/provider/memory; evtstore/provider/sqlite (an SQLite file ' +
+  'or url); evtstore/provider/postgres and evtstore/provider/pg (PostgreSQL: a url, a postgres.js instance, a pg ' +
+  "Pool or Client); evtstore/provider/mysql (evtstore-rs's own: MySQL 8 or MariaDB 10.6+ by url); " +
+  'evtstore/provider/mongo (MongoDB: a url, or Collections of the mongodb driver); evtstore/provider/neo4j and ' +
+  'evtstore/provider/neo4j-v3 (Neo4j 3.5, 4.4 and 5.x: a neo4j-driver Driver or a url).'
 
 /**
  * The knex Client object behind a knex instance or a query builder.
@@ -49,7 +56,7 @@ function notSupported(client) {
     'NOT_SUPPORTED',
     `evtstore-rs knex provider: the knex client "${clientName(client)}" is not supported: ` +
       'use one of sqlite3, better-sqlite3, pg (or postgres, postgresql), mysql, mysql2. ' +
-      AVAILABLE
+      OTHER_PROVIDERS
   )
 }
 

@@ -13,8 +13,9 @@ pub mod registry;
 pub mod timestamp;
 
 pub mod memory;
-pub mod mysql;
 pub mod mongo;
+pub mod mysql;
+pub mod neo4j;
 pub mod postgres;
 pub mod sqlite;
 

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use napi_derive::napi;
 
 use crate::error::{Result, StoreError};
-use crate::store::mysql::{MysqlEngine, MysqlOptions};
 use crate::store::mongo::{MongoEngine, MongoOptions};
+use crate::store::mysql::{MysqlEngine, MysqlOptions};
+use crate::store::neo4j::{Neo4jEngine, Neo4jOptions};
 use crate::store::postgres::{PostgresEngine, PostgresOptions};
 use crate::store::sqlite::{SqliteEngine, SqliteOptions};
 use crate::store::Engine;
 
 /// The keys of [`StoreOptions`], for messages.
-const ENGINES: [&str; 4] = ["sqlite", "postgres", "mysql", "mongo"];
+const ENGINES: [&str; 5] = ["sqlite", "postgres", "mysql", "mongo", "neo4j"];
 
 /// What `Store.open()` takes: the options of one engine.
 #[napi(object)]
@@ -28,6 +29,9 @@ pub struct StoreOptions {
     pub mysql: Option<MysqlOptions>,
     /// A MongoDB server (or one speaking its protocol).
     pub mongo: Option<MongoOptions>,
+    /// A Neo4j server (3.5, 4.4 or 5.x).
+    #[napi(js_name = "neo4j")]
+    pub neo4j: Option<Neo4jOptions>,
 }
 
 type Opening = Pin<Box<dyn Future<Output = Result<Arc<dyn Engine>>> + Send>>;
@@ -50,6 +54,9 @@ fn chosen(options: StoreOptions) -> Vec<(&'static str, Opening)> {
     }
     if let Some(o) = options.mongo {
         chosen.push(("mongo", opening(MongoEngine::open(o))));
+    }
+    if let Some(o) = options.neo4j {
+        chosen.push(("neo4j", opening(Neo4jEngine::open(o))));
     }
     chosen
 }
@@ -123,5 +130,6 @@ pub async fn scratch_engines() -> Vec<Scratch> {
     all.extend(crate::store::postgres::scratch::scratch().await);
     all.extend(crate::store::mysql::scratch::scratch().await);
     all.extend(crate::store::mongo::scratch::scratch().await);
+    all.extend(crate::store::neo4j::scratch::scratch().await);
     all
 }
