@@ -205,6 +205,14 @@ mod tests {
         assert_eq!(doc.get("i"), Some(&Bson::Int32(7)));
         assert_eq!(doc.get("d"), Some(&Bson::Double(0.1)));
         assert_eq!(doc.get("l"), Some(&Bson::Double(4294967296.0)));
+        // correctly rounded parsing (serde_json's float_roundtrip): found by
+        // properties.test.js, the fast parser was one ulp off here
+        let tiny = r#"{"type":"t","x":[7.456881915864075e-205,2.2250738585072014e-308,1.7976931348623157e308]}"#;
+        assert_eq!(
+            round_trip(tiny),
+            tiny.replace("e308", "e+308"),
+            "as JSON.stringify writes them"
+        );
         assert!(event_document("[1]").is_err());
         assert!(event_document("{").is_err());
     }
