@@ -249,29 +249,35 @@ describeMongo('MongoDB positions without transactions', () => {
     assert.ok(fresh.evtstorePosition.equals(ts(1, 0)), "the bookmark's old Timestamp is kept")
   })
 
-  it('an event with an array in an array round-trips on MongoDB; FerretDB v1 refuses it whole, as a DATABASE_ERROR, not a conflict', async (t) => {
-    const db = await freshDb(t)
-    await providerModule('mongo').migrate({ url: db.url })
-    const provider = providerOn(t, { url: db.url })
-    const info = await db.db.admin().command({ buildInfo: 1 })
-    const payload = { type: 'grid', rows: [[1, 2], [3]], first: 'a' }
-    const append = () => provider.append('grids', 'g1', 1, provider.createEvents('grids', 'g1', 1, [{ type: 'ok' }, payload]))
-    if (info.ferretdbVersion) {
-      const err = await append().then(
-        () => undefined,
-        (e) => e
-      )
-      assert.ok(err, 'FerretDB took a nested array')
-      assert.equal(err.code, 'DATABASE_ERROR', err.message)
-      assert.equal(err.retryable, false)
-      assert.match(err.message, /nested arrays/)
-      assert.deepEqual(await provider.getEventsFor('grids', 'g1'), [], 'the first event of the append was removed again')
-      t.diagnostic(`FerretDB ${info.ferretdbVersion}: ${err.message}`)
-    } else {
-      await append()
-      assert.deepEqual((await provider.getEventsFor('grids', 'g1'))[1].event, payload)
-    }
-  })
+  const SERVER_LIMITS = [
+    { what: 'an array in an array', payload: { type: 'grid', rows: [[1, 2], [3]], first: 'a' }, message: /nested arrays/ },
+    { what: "a '.' in a field name", payload: { type: 'dotted', 'a.b': 1 }, message: /must not contain '\.'/ },
+    { what: "a field name starting with '$'", payload: { type: 'dollar', $set: 1 }, message: /must not start with '\$'/ },
+  ]
+  for (const limit of SERVER_LIMITS) {
+    it(`an event with ${limit.what} round-trips on MongoDB; FerretDB v1 refuses the append whole, as a DATABASE_ERROR, not a conflict`, async (t) => {
+      const db = await freshDb(t)
+      await providerModule('mongo').migrate({ url: db.url })
+      const provider = providerOn(t, { url: db.url })
+      const info = await db.db.admin().command({ buildInfo: 1 })
+      const append = () => provider.append('grids', 'g1', 1, provider.createEvents('grids', 'g1', 1, [{ type: 'ok' }, limit.payload]))
+      if (info.ferretdbVersion) {
+        const err = await append().then(
+          () => undefined,
+          (e) => e
+        )
+        assert.ok(err, `FerretDB took ${limit.what}`)
+        assert.equal(err.code, 'DATABASE_ERROR', err.message)
+        assert.equal(err.retryable, false)
+        assert.match(err.message, limit.message)
+        assert.deepEqual(await provider.getEventsFor('grids', 'g1'), [], 'the first event of the append was removed again')
+        t.diagnostic(`FerretDB ${info.ferretdbVersion}: ${err.message}`)
+      } else {
+        await append()
+        assert.deepEqual((await provider.getEventsFor('grids', 'g1'))[1].event, limit.payload)
+      }
+    })
+  }
 
   it('what MongoDB cannot store is refused with INVALID_EVENT before anything is written: a NUL in a field name, a document over 16 MiB', { timeout: 60000 }, async (t) => {
     const db = await freshDb(t)

@@ -17,6 +17,8 @@
 //   file         the SQLite file behind the provider, when there is one
 //   timestampResolution  ms the stored timestamps keep (1000: evtstore's
 //                MySQL DATETIME keeps whole seconds); 1 when absent
+//   ctx.serverRefuses(event)  true for an event the server itself refuses
+//                (FerretDB v1: see ferretdbRefuses); absent where it takes any
 //   skip / fail  the server it needs is not there: the reason to skip (or,
 //                under CI, the message to fail with) instead of running
 const fs = require('node:fs')
@@ -293,6 +295,20 @@ function serverFactory({ name, engine, client, form = 'object', events = 'events
 
 
 /**
+ * What FerretDB v1 refuses and MongoDB stores: an array directly inside an
+ * array, a field name with a '.' or starting with '$' (mongo.test.js checks
+ * that such an append is refused whole, as a DATABASE_ERROR).
+ * @param {any} value
+ * @param {boolean} inArray
+ * @returns {boolean}
+ */
+function ferretdbRefuses(value, inArray = false) {
+  if (Array.isArray(value)) return inArray || value.some((v) => ferretdbRefuses(v, true))
+  if (!value || typeof value !== 'object') return false
+  return Object.entries(value).some(([k, v]) => k.includes('.') || k.startsWith('$') || ferretdbRefuses(v, false))
+}
+
+/**
  * A MongoDB provider, each instance on a database of its own: natively on a
  * url, or as evtstore takes it, on Collections of the official driver
  * (Promises of them, as evtstore allows), which names its own collections
@@ -325,9 +341,11 @@ function mongoFactory({ name, form }) {
         await db.drop()
         throw err
       }
+      const info = await db.db.admin().command({ buildInfo: 1 })
       return {
         provider,
         mongo: db,
+        serverRefuses: info.ferretdbVersion ? ferretdbRefuses : undefined,
         async cleanup() {
           await closeProvider(provider)
           await db.drop()
