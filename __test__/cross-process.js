@@ -71,9 +71,10 @@ async function startHandlerProcess(args) {
 }
 
 /**
- * One writer process per entry of `writerForms` (`commands` commands each,
- * `inFlight` at a time), each on `store` through that form, against a
- * handler started on `store` in another process (pollInterval 1000 ms).
+ * One writer process per entry of `writers.forms` (`commands` commands each,
+ * `inFlight` at a time, ended within `timeoutMs`), each on `store` through
+ * that form, against a handler started on `store` in another process
+ * (pollInterval 1000 ms).
  * Checks that the writers appended what they were to, that the store holds
  * exactly those events (`storedPositions`: their positions in order), and
  * that the handler was given each of them once, in that order, and ended
@@ -82,25 +83,23 @@ async function startHandlerProcess(args) {
  * @param {import('node:test').TestContext} t
  * @param {{
  *   store: Store,
- *   writerForms: string[],
- *   commands: number,
- *   inFlight: number,
- *   writerTimeoutMs: number,
+ *   writers: { forms: string[], commands: number, inFlight: number, timeoutMs: number },
  *   storedPositions: () => Promise<number[]>,
  *   checkStore?: (stored: number[], expected: number) => Promise<string | void>,
  * }} opts
  */
 async function writersAgainstHandler(t, opts) {
-  const { store, writerForms, commands, inFlight } = opts
-  const writers = writerForms.length
+  const { store } = opts
+  const { forms, commands, inFlight } = opts.writers
+  const writers = forms.length
   const expected = writers * eventsPerWriter(commands)
   const handler = await startHandlerProcess([...providerArgs(store), String(expected), '1000'])
   try {
     const started = Date.now()
     const results = await Promise.all(
-      writerForms.map((form, w) =>
+      forms.map((form, w) =>
         runNode(fixture('server-writer.js'), [...providerArgs({ ...store, form }), String(w), String(commands), String(inFlight)], {
-          timeoutMs: opts.writerTimeoutMs,
+          timeoutMs: opts.writers.timeoutMs,
         })
       )
     )

@@ -38,10 +38,7 @@ describeMongo('MongoDB across processes', () => {
     await providerModule('mongo').migrate({ url: db.url })
     await writersAgainstHandler(t, {
       store: { form: 'mongo-url', url: db.url },
-      writerForms: ['mongo-url', 'mongo-collections', 'mongo-url', 'mongo-collections'],
-      commands: 150,
-      inFlight: 8,
-      writerTimeoutMs: 150000,
+      writers: { forms: ['mongo-url', 'mongo-collections', 'mongo-url', 'mongo-collections'], commands: 150, inFlight: 8, timeoutMs: 150000 },
       storedPositions: async () => {
         const stored = await db.db.collection('events').find({}).sort({ position: 1 }).project({ position: 1 }).toArray()
         return stored.map((d) => Number(d.position))

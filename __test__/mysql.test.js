@@ -164,10 +164,7 @@ describeMysql('MySQL across processes', () => {
     await mysql().migrate({ url: db.url })
     await writersAgainstHandler(t, {
       store: { form: 'mysql-url', url: db.url },
-      writerForms: ['mysql-url', 'knex-mysql2', 'mysql-url', 'knex-mysql2'],
-      commands: 200,
-      inFlight: 8,
-      writerTimeoutMs: 100000,
+      writers: { forms: ['mysql-url', 'knex-mysql2', 'mysql-url', 'knex-mysql2'], commands: 200, inFlight: 8, timeoutMs: 100000 },
       storedPositions: async () => {
         const rows = /** @type {any[]} */ (await query(db.url, 'SELECT position FROM events ORDER BY position'))
         return rows.map((r) => Number(r.position))

@@ -124,10 +124,7 @@ for (const version of /** @type {const} */ (['3.5', '4.4', '5'])) {
       await providerModule('neo4j').migrate({ url, ...labels })
       await writersAgainstHandler(t, {
         store: { form: 'neo4j-url', url, ...labels },
-        writerForms: ['neo4j-url', 'neo4j-driver', 'neo4j-url', 'neo4j-driver'],
-        commands: 100,
-        inFlight: 8,
-        writerTimeoutMs: 150000,
+        writers: { forms: ['neo4j-url', 'neo4j-driver', 'neo4j-url', 'neo4j-driver'], commands: 100, inFlight: 8, timeoutMs: 150000 },
         storedPositions: async () => {
           const stored = await run(admin, `MATCH (ev:\`${labels.events}\`) RETURN ev.position AS p ORDER BY p`)
           return stored.map((r) => Number(r.p))

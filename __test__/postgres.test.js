@@ -650,10 +650,7 @@ describePg('PostgreSQL across processes', () => {
     await providerModule('postgres').migrate({ url: db.url })
     await writersAgainstHandler(t, {
       store: { form: 'postgres-url', url: db.url },
-      writerForms: ['postgres-url', 'postgres.js', 'pg-pool', 'postgres-url'],
-      commands: 200,
-      inFlight: 8,
-      writerTimeoutMs: 100000,
+      writers: { forms: ['postgres-url', 'postgres.js', 'pg-pool', 'postgres-url'], commands: 200, inFlight: 8, timeoutMs: 100000 },
       storedPositions: async () => {
         const { rows } = await query(db.url, 'SELECT position FROM events ORDER BY position')
         return rows.map((r) => Number(r.position))
