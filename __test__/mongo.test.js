@@ -10,9 +10,9 @@ const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { root, provider: providerModule } = require('./pkg')
 const { describeMongo, createMongoDatabase } = require('./mongo-server')
-const { deferred, withTimeout, runNode, delay } = require('./helpers')
+const { deferred, withTimeout, delay } = require('./helpers')
+const { writersAgainstHandler, wakeUpsFromAnotherProcess } = require('./cross-process')
 
-const fixture = (name) => path.join(__dirname, 'fixtures', name)
 const FERRETDB_BIN = path.join(__dirname, '..', 'tools', 'ferretdb', 'bin', 'ferretdb-test-server')
 
 /** A database of its own for one test, dropped after it. */
@@ -36,111 +36,41 @@ describeMongo('MongoDB across processes', () => {
   it(MULTI, { timeout: 180000 }, async (t) => {
     const db = await freshDb(t)
     await providerModule('mongo').migrate({ url: db.url })
-    const writers = 4
-    const commands = 150
-    const inFlight = 8
-    let perWriter = 0
-    for (let i = 0; i < commands; i++) perWriter += i % 3 === 0 ? 2 : 1
-    const expected = writers * perWriter
-
-    const handlerChild = spawn(process.execPath, [fixture('mongo-handler.js'), db.url, String(expected), '1000'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    await writersAgainstHandler(t, {
+      store: { form: 'mongo-url', url: db.url },
+      writers: { forms: ['mongo-url', 'mongo-collections', 'mongo-url', 'mongo-collections'], commands: 150, inFlight: 8, timeoutMs: 150000 },
+      storedPositions: async () => {
+        const stored = await db.db.collection('events').find({}).sort({ position: 1 }).project({ position: 1 }).toArray()
+        return stored.map((d) => Number(d.position))
+      },
+      // every position claim (what an append takes from the counter) was ended, none skipped
+      checkStore: async (_stored, expected) => {
+        const side = await db.db.collection('events_positions').find({}).toArray()
+        const claims = side.filter((d) => d._id.startsWith('c:')).map((d) => ({ from: Number(d._id.slice(2)), to: d.to }))
+        claims.sort((a, b) => a.from - b.from)
+        const ends = new Set(side.filter((d) => d._id.startsWith('e:')).map((d) => Number(d._id.slice(2))))
+        for (const c of claims) assert.ok(ends.has(c.from), `claim ${c.from} never ended`)
+        assert.equal(claims[0].from, 1)
+        for (let i = 1; i < claims.length; i++) assert.equal(claims[i].from, claims[i - 1].to + 1, 'claims are contiguous')
+        const last = claims[claims.length - 1].to
+        return `positions 1..${last}, ${last - expected} of them ended empty by appends that failed`
+      },
     })
-    t.after(() => {
-      if (handlerChild.exitCode === null && handlerChild.signalCode === null) handlerChild.kill('SIGKILL')
-    })
-    let out = ''
-    let err = ''
-    handlerChild.stderr.on('data', (d) => (err += d))
-    const startedHandler = deferred()
-    const finished = deferred()
-    handlerChild.stdout.on('data', (d) => {
-      out += d
-      if (out.includes('started\n')) startedHandler.resolve()
-    })
-    handlerChild.on('close', (code) => finished.resolve(code))
-    const endedEarly = finished.promise.then(() => Promise.reject(new Error(`the handler process ended:\n${err}`)))
-    await withTimeout(Promise.race([startedHandler.promise, endedEarly]), 20000, 'the handler process start')
-
-    const started = Date.now()
-    const forms = ['url', 'collections', 'url', 'collections']
-    const results = await Promise.all(
-      forms.map((form, w) =>
-        runNode(fixture('mongo-writer.js'), [db.url, form, String(w), String(commands), String(inFlight)], {
-          timeoutMs: 150000,
-        })
-      )
-    )
-    const writeMs = Date.now() - started
-    for (const r of results) assert.equal(r.code, 0, `a writer failed:\n${r.stderr}`)
-    const stats = results.map((r) => JSON.parse(r.stdout.trim().split('\n').pop()))
-    assert.equal(
-      stats.reduce((n, s) => n + s.events, 0),
-      expected
-    )
-
-    const code = await withTimeout(finished.promise, 30000, 'the handler process to see every event')
-    assert.equal(code, 0, `the handler process failed:\n${err}`)
-    const handledMs = Date.now() - started
-    const { positions, bookmark } = JSON.parse(out.trim().split('\n').pop())
-
-    const stored = await db.db.collection('events').find({}).sort({ position: 1 }).project({ position: 1 }).toArray()
-    const table = stored.map((d) => Number(d.position))
-    assert.equal(table.length, expected)
-    assert.equal(positions.length, expected, 'the handler saw each event once')
-    for (let i = 1; i < positions.length; i++) {
-      assert.ok(positions[i] > positions[i - 1], `position ${positions[i]} after ${positions[i - 1]} (index ${i})`)
-    }
-    assert.deepEqual(positions, table)
-    assert.equal(bookmark, table[table.length - 1])
-    const side = await db.db.collection('events_positions').find({}).toArray()
-    const claims = side.filter((d) => d._id.startsWith('c:')).map((d) => ({ from: Number(d._id.slice(2)), to: d.to }))
-    claims.sort((a, b) => a.from - b.from)
-    const ends = new Set(side.filter((d) => d._id.startsWith('e:')).map((d) => Number(d._id.slice(2))))
-    for (const c of claims) assert.ok(ends.has(c.from), `claim ${c.from} never ended`)
-    assert.equal(claims[0].from, 1)
-    for (let i = 1; i < claims.length; i++) assert.equal(claims[i].from, claims[i - 1].to + 1, 'claims are contiguous')
-    const last = claims[claims.length - 1].to
-    const conflicts = stats.reduce((n, s) => n + s.conflicts, 0)
-    t.diagnostic(
-      `${writers} writers x ${commands} commands (${inFlight} in flight each): ${expected} events, ` +
-        `${conflicts} version conflicts retried, written in ${writeMs} ms ` +
-        `(${stats.map((s) => s.ms).join('/')} ms per writer), all handled ${handledMs} ms after the writers started; ` +
-        `positions 1..${last}, ${last - expected} of them ended empty by appends that failed`
-    )
   })
 
   it('a started handler is woken by appends of another process within 50 ms (probing, pollInterval 10 s)', { timeout: 60000 }, async (t) => {
     const db = await freshDb(t)
     await providerModule('mongo').migrate({ url: db.url })
-    const provider = providerOn(t, { url: db.url })
-    const { createAggregate, createDomainV2 } = root()
-    const user = createAggregate({ stream: 'users', create: () => ({}), fold: () => ({}) })
-    const { createHandler } = createDomainV2({ provider }, { user })
-    const handler = createHandler('wake', ['users'], { pollInterval: 10000 })
-    const handledAt = new Map()
-    const count = 10
-    const all = deferred()
-    handler.handle('users', 'loggedIn', async (_id, ev) => {
-      handledAt.set(ev.i, Date.now())
-      if (handledAt.size === count) all.resolve()
+    await wakeUpsFromAnotherProcess(t, {
+      provider: providerOn(t, { url: db.url }),
+      store: { form: 'mongo-url', url: db.url },
+      count: 10,
+      gapMs: 150,
+      pollInterval: 10000,
+      allWithinMs: 5000,
+      medianAtMost: 50,
+      eachUnder: 250,
     })
-    handler.start()
-    t.after(() => handler.stop())
-    await delay(200)
-    const run = await runNode(fixture('mongo-append.js'), [db.url, String(count), '150'], { timeoutMs: 30000 })
-    assert.equal(run.code, 0, run.stderr)
-    await withTimeout(all.promise, 5000, 'every append handled')
-    const delays = run.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line))
-      .map(({ i, at }) => handledAt.get(i) - at)
-    const sorted = [...delays].sort((x, y) => x - y)
-    const median = sorted[Math.floor(sorted.length / 2)]
-    t.diagnostic(`handled ${sorted.join(', ')} ms after the other process's append resolved (median ${median} ms)`)
-    assert.ok(median <= 50, `median ${median} ms`)
-    for (const d of delays) assert.ok(d < 250, `handled ${d} ms after the append`)
   })
 })
 

@@ -9,11 +9,11 @@
 const { it } = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
 const { provider: providerModule } = require('./pkg')
 const { closeProvider } = require('./providers')
 const { describeMysql, createMysqlDatabase, query, serverParts } = require('./mysql-server')
-const { deferred, withTimeout, delay, assertCode, snapshot, makeDomain, runNode, readAndExtendEvtstoreRows } = require('./helpers')
+const { assertCode, snapshot, makeDomain, runNode, readAndExtendEvtstoreRows } = require('./helpers')
+const { writersAgainstHandler, wakeUpsFromAnotherProcess } = require('./cross-process')
 
 const T = { timeout: 60000 }
 const fixture = (name) => path.join(__dirname, 'fixtures', name)
@@ -144,31 +144,15 @@ describeMysql('MySQL across processes', () => {
     const later = cleanups(t)
     const db = await freshDb(later)
     await mysql().migrate({ url: db.url })
-    const provider = open(later, db.url)
-    const pollInterval = 5000
-    const handler = makeDomain(provider).createHandler('cross-process', ['users'], { pollInterval })
-    const handled = new Map()
-    handler.handle('users', 'pinged', (id, ev) => {
-      if (id === 'from-child') handled.set(ev.seq, Date.now())
+    await wakeUpsFromAnotherProcess(t, {
+      provider: open(later, db.url),
+      store: { form: 'mysql-url', url: db.url },
+      count: 8,
+      gapMs: 150,
+      pollInterval: 5000,
+      medianAtMost: 50,
+      eachUnder: 500,
     })
-    handler.start()
-    later(() => handler.stop())
-    const count = 8
-    const child = await runNode(fixture('server-append.js'), [db.url, String(count), '150'], { timeoutMs: 30000 })
-    assert.equal(child.code, 0, `child failed:\n${child.stderr}`)
-    const appends = child.stdout.trim().split('\n').map((l) => JSON.parse(l))
-    await withTimeout(
-      (async () => {
-        while (handled.size < count) await delay(5)
-      })(),
-      3000,
-      'every event from the other process'
-    )
-    const delays = appends.map((a) => handled.get(a.seq) - a.after).sort((x, y) => x - y)
-    const median = delays[Math.floor(delays.length / 2)]
-    t.diagnostic(`handled ${delays.join(', ')} ms after the other process's append resolved (median ${median} ms)`)
-    assert.ok(median <= 50, `median wake-up ${median} ms`)
-    for (const d of delays) assert.ok(d < 500, `handled ${d} ms after the append`)
   })
 
   const MULTI =
@@ -178,55 +162,14 @@ describeMysql('MySQL across processes', () => {
     const later = cleanups(t)
     const db = await freshDb(later)
     await mysql().migrate({ url: db.url })
-    const writers = 4
-    const commands = 200
-    let perWriter = 0
-    for (let i = 0; i < commands; i++) perWriter += i % 3 === 0 ? 2 : 1
-    const expected = writers * perWriter
-    const handlerChild = spawn(process.execPath, [fixture('server-handler.js'), db.url, String(expected), '1000'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    await writersAgainstHandler(t, {
+      store: { form: 'mysql-url', url: db.url },
+      writers: { forms: ['mysql-url', 'knex-mysql2', 'mysql-url', 'knex-mysql2'], commands: 200, inFlight: 8, timeoutMs: 100000 },
+      storedPositions: async () => {
+        const rows = /** @type {any[]} */ (await query(db.url, 'SELECT position FROM events ORDER BY position'))
+        return rows.map((r) => Number(r.position))
+      },
     })
-    later(() => {
-      if (handlerChild.exitCode === null && handlerChild.signalCode === null) handlerChild.kill('SIGKILL')
-    })
-    let out = ''
-    let err = ''
-    handlerChild.stderr.on('data', (d) => (err += d))
-    const startedHandler = deferred()
-    const finished = deferred()
-    handlerChild.stdout.on('data', (d) => {
-      out += d
-      if (out.includes('started\n')) startedHandler.resolve()
-    })
-    handlerChild.on('close', (code) => finished.resolve(code))
-    const endedEarly = finished.promise.then(() => Promise.reject(new Error(`the handler process ended:\n${err}`)))
-    await withTimeout(Promise.race([startedHandler.promise, endedEarly]), 20000, 'the handler process start')
-
-    const started = Date.now()
-    const forms = ['url', 'knex-mysql2', 'url', 'knex-mysql2']
-    const results = await Promise.all(
-      forms.map((form, w) =>
-        runNode(fixture('server-writer.js'), [db.url, form, String(w), String(commands), '8'], { timeoutMs: 100000 })
-      )
-    )
-    for (const r of results) assert.equal(r.code, 0, `a writer failed:\n${r.stderr}`)
-    const stats = results.map((r) => JSON.parse(r.stdout.trim().split('\n').pop()))
-    assert.equal(
-      stats.reduce((n, s) => n + s.events, 0),
-      expected
-    )
-    const code = await withTimeout(finished.promise, 30000, 'the handler process to see every event')
-    assert.equal(code, 0, `the handler process failed:\n${err}`)
-    const { positions, bookmark } = JSON.parse(out.trim().split('\n').pop())
-    const table = /** @type {any[]} */ (await query(db.url, 'SELECT position FROM events ORDER BY position')).map((r) => Number(r.position))
-    assert.equal(table.length, expected)
-    assert.equal(positions.length, expected, 'the handler saw each event once')
-    assert.deepEqual(positions, table, 'the handler skipped, repeated or reordered events')
-    assert.equal(bookmark, table[table.length - 1])
-    t.diagnostic(
-      `${expected} events by ${writers} processes (${stats.reduce((n, s) => n + s.conflicts, 0)} version conflicts retried), ` +
-        `written in ${Date.now() - started} ms, all handled once in order`
-    )
   })
 })
 

@@ -8,13 +8,10 @@
 // Needs the servers of scripts/neo4j.sh (EVTSTORE_TEST_NEO4J*_URL); see neo4j-server.js.
 const { describe, it } = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('node:path')
-const { spawn } = require('node:child_process')
 const { provider: providerModule } = require('./pkg')
 const { neo4jRequirement, driverFor, newLabels, run, removeLabels } = require('./neo4j-server')
-const { deferred, withTimeout, delay, makeDomain, runNode } = require('./helpers')
-
-const fixture = (name) => path.join(__dirname, 'fixtures', name)
+const { delay, makeDomain } = require('./helpers')
+const { writersAgainstHandler, wakeUpsFromAnotherProcess } = require('./cross-process')
 
 /** Cleanups run last-registered first, after the test. */
 function cleanups(t) {
@@ -94,32 +91,17 @@ for (const version of /** @type {const} */ (['3.5', '4.4', '5'])) {
       await providerModule('neo4j').migrate({ url, ...labels })
       const provider = providerModule('neo4j').createProvider({ url, ...labels })
       later(() => provider.close())
-      const pollInterval = 5000
-      const handler = makeDomain(provider).createHandler('cross-process', ['users'], { pollInterval })
-      const handled = new Map()
-      handler.handle('users', 'pinged', (id, ev) => {
-        if (id === 'from-child') handled.set(ev.seq, Date.now())
+      await wakeUpsFromAnotherProcess(t, {
+        provider,
+        store: { form: 'neo4j-url', url, ...labels },
+        count: 10,
+        gapMs: 120,
+        pollInterval: 5000,
+        medianAtMost: 50,
+        eachUnder: 1000,
+        why: 'not found by probing',
+        note: 'probe every 20 ms',
       })
-      handler.start()
-      later(() => handler.stop())
-      const count = 10
-      const child = await runNode(fixture('neo4j-append.js'), [url, labels.events, String(count), '120'], { timeoutMs: 30000 })
-      assert.equal(child.code, 0, `child failed:\n${child.stderr}`)
-      const appends = child.stdout.trim().split('\n').map((l) => JSON.parse(l))
-      assert.equal(appends.length, count)
-      await withTimeout(
-        (async () => {
-          while (handled.size < count) await delay(10)
-        })(),
-        3000,
-        'every event from the other process'
-      )
-      const delays = appends.map((a) => handled.get(a.seq) - a.after)
-      const sorted = [...delays].sort((x, y) => x - y)
-      const median = sorted[Math.floor(sorted.length / 2)]
-      t.diagnostic(`handled ${sorted.join(', ')} ms after the other process's append resolved (median ${median} ms; probe every 20 ms)`)
-      assert.ok(median <= 50, `median ${median} ms: not found by probing`)
-      for (const d of delays) assert.ok(d < 1000, `handled ${d} ms after the append: not found by probing`)
     })
 
     it('a provider used without migrate() (as evtstore allows) sets its label up at the first append', { timeout: 60000 }, async (t) => {
@@ -140,66 +122,17 @@ for (const version of /** @type {const} */ (['3.5', '4.4', '5'])) {
       const later = cleanups(t)
       const { labels, admin } = scratchLabels(later, url)
       await providerModule('neo4j').migrate({ url, ...labels })
-      const writers = 4
-      const commands = 100
-      const inFlight = 8
-      let perWriter = 0
-      for (let i = 0; i < commands; i++) perWriter += i % 3 === 0 ? 2 : 1
-      const expected = writers * perWriter
-
-      const handlerChild = spawn(process.execPath, [fixture('neo4j-handler.js'), url, labels.events, String(expected), '1000'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
+      await writersAgainstHandler(t, {
+        store: { form: 'neo4j-url', url, ...labels },
+        writers: { forms: ['neo4j-url', 'neo4j-driver', 'neo4j-url', 'neo4j-driver'], commands: 100, inFlight: 8, timeoutMs: 150000 },
+        storedPositions: async () => {
+          const stored = await run(admin, `MATCH (ev:\`${labels.events}\`) RETURN ev.position AS p ORDER BY p`)
+          return stored.map((r) => Number(r.p))
+        },
+        checkStore: async (stored, expected) => {
+          assert.deepEqual(stored, Array.from({ length: expected }, (_, i) => i + 1), 'positions are dense')
+        },
       })
-      later(() => {
-        if (handlerChild.exitCode === null && handlerChild.signalCode === null) handlerChild.kill('SIGKILL')
-      })
-      let out = ''
-      let err = ''
-      handlerChild.stderr.on('data', (d) => (err += d))
-      const startedHandler = deferred()
-      const finished = deferred()
-      handlerChild.stdout.on('data', (d) => {
-        out += d
-        if (out.includes('started\n')) startedHandler.resolve()
-      })
-      handlerChild.on('close', (code) => finished.resolve(code))
-      const endedEarly = finished.promise.then(() => Promise.reject(new Error(`the handler process ended:\n${err}`)))
-      await withTimeout(Promise.race([startedHandler.promise, endedEarly]), 20000, 'the handler process start')
-
-      const started = Date.now()
-      const forms = ['url', 'driver', 'url', 'driver']
-      const results = await Promise.all(
-        forms.map((form, w) =>
-          runNode(fixture('neo4j-writer.js'), [url, form, labels.events, String(w), String(commands), String(inFlight)], {
-            timeoutMs: 150000,
-          })
-        )
-      )
-      const writeMs = Date.now() - started
-      for (const r of results) assert.equal(r.code, 0, `a writer failed:\n${r.stderr}`)
-      const stats = results.map((r) => JSON.parse(r.stdout.trim().split('\n').pop()))
-      assert.equal(
-        stats.reduce((n, s) => n + s.events, 0),
-        expected
-      )
-      const code = await withTimeout(finished.promise, 30000, 'the handler process to see every event')
-      assert.equal(code, 0, `the handler process failed:\n${err}`)
-      const handledMs = Date.now() - started
-      const { positions, bookmark } = JSON.parse(out.trim().split('\n').pop())
-
-      const stored = await run(admin, `MATCH (ev:\`${labels.events}\`) RETURN ev.position AS p ORDER BY p`)
-      const graph = stored.map((r) => Number(r.p))
-      assert.equal(graph.length, expected)
-      assert.deepEqual(graph, Array.from({ length: expected }, (_, i) => i + 1), 'positions are dense')
-      assert.equal(positions.length, expected, 'the handler saw each event once')
-      assert.deepEqual(positions, graph, 'in position order, none skipped')
-      assert.equal(bookmark, graph[graph.length - 1])
-      const conflicts = stats.reduce((n, s) => n + s.conflicts, 0)
-      t.diagnostic(
-        `${writers} writers x ${commands} commands (${inFlight} in flight each): ${expected} events, ` +
-          `${conflicts} version conflicts retried, written in ${writeMs} ms ` +
-          `(${stats.map((s) => s.ms).join('/')} ms per writer), all handled ${handledMs} ms after the writers started`
-      )
     })
 
     if (version !== '5') {

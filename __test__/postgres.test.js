@@ -12,7 +12,6 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const net = require('node:net')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
 const { provider: providerModule } = require('./pkg')
 const { closeProvider } = require('./providers')
 const { describePg, createDatabase, query, adminParts, admin, urlFor, ident } = require('./pg-server')
@@ -26,6 +25,7 @@ const {
   runNode,
   readAndExtendEvtstoreRows,
 } = require('./helpers')
+const { writersAgainstHandler, wakeUpsFromAnotherProcess } = require('./cross-process')
 
 const T = { timeout: 60000 }
 const fixture = (name) => path.join(__dirname, 'fixtures', name)
@@ -630,35 +630,15 @@ describePg('PostgreSQL across processes', () => {
     const db = await freshDb(t, later)
     await providerModule('postgres').migrate({ url: db.url })
     const { provider } = openForm(later, 'url', db.url)
-    const pollInterval = 5000
-    const handler = makeDomain(provider).createHandler('cross-process', ['users'], { pollInterval })
-    const handled = new Map()
-    handler.handle('users', 'pinged', (id, ev) => {
-      if (id === 'from-child') handled.set(ev.seq, Date.now())
+    await wakeUpsFromAnotherProcess(t, {
+      provider,
+      store: { form: 'postgres-url', url: db.url },
+      count: 8,
+      gapMs: 150,
+      pollInterval: 5000,
+      eachUnder: 1000,
+      why: 'not woken by NOTIFY',
     })
-    handler.start()
-    later(() => handler.stop())
-    const count = 8
-    const child = await runNode(fixture('server-append.js'), [db.url, String(count), '150'], { timeoutMs: 30000 })
-    assert.equal(child.code, 0, `child failed:\n${child.stderr}`)
-    const appends = child.stdout.trim().split('\n').map((l) => JSON.parse(l))
-    assert.equal(appends.length, count)
-    await withTimeout(
-      (async () => {
-        while (handled.size < count) await delay(10)
-      })(),
-      3000,
-      'every event from the other process'
-    )
-    const delays = appends.map((a) => handled.get(a.seq) - a.after)
-    const fromStart = appends.map((a) => handled.get(a.seq) - a.before)
-    const sorted = [...delays].sort((x, y) => x - y)
-    const median = sorted[Math.floor(sorted.length / 2)]
-    t.diagnostic(
-      `handled ${sorted.join(', ')} ms after the other process's append resolved (median ${median} ms; ` +
-        `from the start of the command: ${[...fromStart].sort((x, y) => x - y).join(', ')} ms; pollInterval ${pollInterval} ms)`
-    )
-    for (const d of delays) assert.ok(d < 1000, `handled ${d} ms after the append: not woken by NOTIFY`)
   })
 
   const MULTI =
@@ -668,70 +648,14 @@ describePg('PostgreSQL across processes', () => {
     const later = cleanups(t)
     const db = await freshDb(t, later)
     await providerModule('postgres').migrate({ url: db.url })
-    const writers = 4
-    const commands = 200
-    const inFlight = 8
-    let perWriter = 0
-    for (let i = 0; i < commands; i++) perWriter += i % 3 === 0 ? 2 : 1
-    const expected = writers * perWriter
-
-    const handlerChild = spawn(process.execPath, [fixture('server-handler.js'), db.url, String(expected), '1000'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    await writersAgainstHandler(t, {
+      store: { form: 'postgres-url', url: db.url },
+      writers: { forms: ['postgres-url', 'postgres.js', 'pg-pool', 'postgres-url'], commands: 200, inFlight: 8, timeoutMs: 100000 },
+      storedPositions: async () => {
+        const { rows } = await query(db.url, 'SELECT position FROM events ORDER BY position')
+        return rows.map((r) => Number(r.position))
+      },
     })
-    later(() => {
-      if (handlerChild.exitCode === null && handlerChild.signalCode === null) handlerChild.kill('SIGKILL')
-    })
-    let out = ''
-    let err = ''
-    handlerChild.stderr.on('data', (d) => (err += d))
-    const startedHandler = deferred()
-    const finished = deferred()
-    handlerChild.stdout.on('data', (d) => {
-      out += d
-      if (out.includes('started\n')) startedHandler.resolve()
-    })
-    handlerChild.on('close', (code) => finished.resolve(code))
-    const endedEarly = finished.promise.then(() => Promise.reject(new Error(`the handler process ended:\n${err}`)))
-    await withTimeout(Promise.race([startedHandler.promise, endedEarly]), 20000, 'the handler process start')
-
-    const started = Date.now()
-    const forms = ['url', 'postgres.js', 'pg', 'url']
-    const results = await Promise.all(
-      forms.map((form, w) =>
-        runNode(fixture('server-writer.js'), [db.url, form, String(w), String(commands), String(inFlight)], {
-          timeoutMs: 100000,
-        })
-      )
-    )
-    const writeMs = Date.now() - started
-    for (const r of results) assert.equal(r.code, 0, `a writer failed:\n${r.stderr}`)
-    const stats = results.map((r) => JSON.parse(r.stdout.trim().split('\n').pop()))
-    assert.equal(
-      stats.reduce((n, s) => n + s.events, 0),
-      expected
-    )
-
-    const code = await withTimeout(finished.promise, 30000, 'the handler process to see every event')
-    assert.equal(code, 0, `the handler process failed:\n${err}`)
-    const handledMs = Date.now() - started
-    const { positions, bookmark } = JSON.parse(out.trim().split('\n').pop())
-
-    const { rows } = await query(db.url, 'SELECT position FROM events ORDER BY position')
-    const table = rows.map((r) => Number(r.position))
-    const count = Number((await query(db.url, 'SELECT count(*) AS n FROM events')).rows[0].n)
-    assert.equal(count, expected)
-    assert.equal(positions.length, expected, 'the handler saw each event once')
-    for (let i = 1; i < positions.length; i++) {
-      assert.ok(positions[i] > positions[i - 1], `position ${positions[i]} after ${positions[i - 1]} (index ${i})`)
-    }
-    assert.deepEqual(positions, table)
-    assert.equal(bookmark, table[table.length - 1])
-    const conflicts = stats.reduce((n, s) => n + s.conflicts, 0)
-    t.diagnostic(
-      `${writers} writers x ${commands} commands (${inFlight} in flight each): ${expected} events, ` +
-        `${conflicts} version conflicts retried, written in ${writeMs} ms ` +
-        `(${stats.map((s) => s.ms).join('/')} ms per writer), all handled ${handledMs} ms after the writers started`
-    )
   })
 })
 

@@ -3,7 +3,7 @@
 // which engine adapter) and which tables. knex itself is never required here.
 
 const { codedError } = require('../errors')
-const { describe } = require('../util')
+const { describe, isPlainObject } = require('../util')
 const { tableName } = require('./tables')
 
 /** The other ways in, said when a knex client is not supported. */
@@ -50,6 +50,29 @@ async function knexConnection(client) {
   return await connection
 }
 
+/**
+ * What a knex client of a database server (pg, mysql, ...) was configured
+ * with: its connection, a url or a settings object (anything else is
+ * refused), and its pool's max, which the native pool takes as its size.
+ * @param {any} client
+ * @param {string} scheme the url scheme the error suggests, e.g. 'mysql'
+ * @returns {Promise<{ what: string, connection: string | Record<string, any>, poolMax: number | undefined }>}
+ */
+async function knexServerConnection(client, scheme) {
+  const what = `evtstore-rs knex provider (client ${clientName(client)})`
+  const connection = await knexConnection(client)
+  if (typeof connection !== 'string' && !isPlainObject(connection)) {
+    throw codedError(
+      'INVALID_ARGUMENT',
+      `${what}: the knex connection is ${describe(connection)}: expected an object ({ host, user, password, database }) or a ${scheme}:// url`,
+      TypeError
+    )
+  }
+  const pool = client.config.pool
+  const poolMax = pool && Number.isSafeInteger(pool.max) && pool.max > 0 ? pool.max : undefined
+  return { what, connection, poolMax }
+}
+
 /** @param {any} client */
 function notSupported(client) {
   return codedError(
@@ -88,4 +111,4 @@ function builderFrom(factory, what) {
   return { client, table: tableName(table, what) }
 }
 
-module.exports = { knexClient, clientName, knexConnection, notSupported, builderFrom }
+module.exports = { knexClient, clientName, knexConnection, knexServerConnection, notSupported, builderFrom }

@@ -3,10 +3,8 @@
 // core opens its own connections to the same database (the knex instance
 // only tells where it is).
 
-const { clientName, knexConnection } = require('../knex')
+const { clientName, knexServerConnection } = require('../knex')
 const { fromMysqlConfig, fromUrl, mysqlTarget } = require('./index')
-const { isPlainObject, describe } = require('../../util')
-const { codedError } = require('../../errors')
 
 const MYSQL_CLIENTS = new Set(['mysql', 'mysql2'])
 
@@ -22,20 +20,9 @@ function isMysqlKnex(client) {
  * @returns {Promise<import('../shared-stores').StoreTarget>}
  */
 async function fromKnexMysql(client, tables) {
-  const what = `evtstore-rs knex provider (client ${clientName(client)})`
-  const connection = await knexConnection(client)
-  let settings
-  if (typeof connection === 'string') settings = fromUrl(connection, what)
-  else if (isPlainObject(connection)) settings = fromMysqlConfig(connection, 'connection', what)
-  else {
-    throw codedError(
-      'INVALID_ARGUMENT',
-      `${what}: the knex connection is ${describe(connection)}: expected an object ({ host, user, password, database }) or a mysql:// url`,
-      TypeError
-    )
-  }
-  const pool = client.config.pool
-  if (pool && Number.isSafeInteger(pool.max) && pool.max > 0) settings.maxConnections = pool.max
+  const { what, connection, poolMax } = await knexServerConnection(client, 'mysql')
+  const settings = typeof connection === 'string' ? fromUrl(connection, what) : fromMysqlConfig(connection, 'connection', what)
+  if (poolMax) settings.maxConnections = poolMax
   return mysqlTarget(settings, tables, what)
 }
 

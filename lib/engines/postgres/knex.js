@@ -3,11 +3,9 @@
 // connection settings to node-postgres, so they are read as pg reads them.
 // The Rust core opens its own connections to the same database.
 
-const { clientName, knexConnection } = require('../knex')
+const { clientName, knexServerConnection } = require('../knex')
 const { fromPgConfig } = require('./node-postgres')
 const { postgresTarget } = require('./index')
-const { isPlainObject, describe } = require('../../util')
-const { codedError } = require('../../errors')
 
 const PG_CLIENTS = new Set(['pg', 'postgres', 'postgresql'])
 
@@ -23,26 +21,14 @@ function isPgKnex(client) {
  * @returns {Promise<import('../shared-stores').StoreTarget>}
  */
 async function fromKnexPg(client, tables) {
-  const what = `evtstore-rs knex provider (client ${clientName(client)})`
-  const connection = await knexConnection(client)
-  let config
-  if (typeof connection === 'string') config = { connectionString: connection }
+  const { what, connection, poolMax } = await knexServerConnection(client, 'postgres')
   // knex keeps the password as a hidden (non-enumerable) property: copy it
-  else if (isPlainObject(connection)) config = { ...connection, password: connection.password }
-  else {
-    throw codedError(
-      'INVALID_ARGUMENT',
-      `${what}: the knex connection is ${describe(connection)}: expected an object ({ host, user, password, database }) or a postgres:// url`,
-      TypeError
-    )
-  }
-  const pool = client.config.pool
-  const max = pool && Number.isSafeInteger(pool.max) && pool.max > 0 ? pool.max : undefined
+  const config = typeof connection === 'string' ? { connectionString: connection } : { ...connection, password: connection.password }
   // knex's searchPath option: the schemas the tables are looked up in
   const searchPath = client.config.searchPath
   const schemas = (Array.isArray(searchPath) ? searchPath : searchPath ? [searchPath] : []).map(String)
   const options = schemas.length ? { options: `-c search_path=${schemas.join(',')}` } : {}
-  return postgresTarget(fromPgConfig({ ...config, ...options, ...(max ? { max } : {}) }, 'connection', what), tables)
+  return postgresTarget(fromPgConfig({ ...config, ...options, ...(poolMax ? { max: poolMax } : {}) }, 'connection', what), tables)
 }
 
 module.exports = { isPgKnex, fromKnexPg }
