@@ -10,7 +10,7 @@ const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { root, provider: providerModule } = require('./pkg')
 const { describeMongo, createMongoDatabase } = require('./mongo-server')
-const { deferred, withTimeout, delay } = require('./helpers')
+const { deferred, withTimeout, delay, makeDomain } = require('./helpers')
 const { writersAgainstHandler, wakeUpsFromAnotherProcess } = require('./cross-process')
 
 const FERRETDB_BIN = path.join(__dirname, '..', 'tools', 'ferretdb', 'bin', 'ferretdb-test-server')
@@ -280,6 +280,34 @@ async function ownServer(t) {
   await start()
   return { url: `mongodb://127.0.0.1:${port}/restart?serverSelectionTimeoutMS=1000`, start, stop }
 }
+
+describeMongo('MongoDB drivers', () => {
+  // evtstore takes Collections of the user's mongodb driver (4.x to 6.x): each
+  // is only read for its connection string, database and collection names
+  for (const mod of ['mongodb-4', 'mongodb-5', 'mongodb']) {
+    it(`Collections of mongodb ${require(`${mod}/package.json`).version}: migrate, commands and getEventsFrom`, async (t) => {
+      const db = await freshDb(t)
+      const { MongoClient } = require(mod)
+      const client = new MongoClient(db.url)
+      t.after(() => client.close())
+      const events = client.db().collection('app_events')
+      const bookmarks = client.db().collection('app_bookmarks')
+      const mongo = providerModule('mongo')
+      await mongo.migrate(events, Promise.resolve(bookmarks))
+      const provider = mongo.createProvider({ events, bookmarks })
+      t.after(() => provider.close())
+      const { userCmd } = makeDomain(provider)
+      await userCmd.create('u1', { name: 'Ada' })
+      await provider.setPosition('bm', 1)
+      const stored = await db.db.collection('app_events').find({}).toArray()
+      assert.deepEqual(
+        stored.map((d) => [d.stream, d.aggregateId, d.version, d.event.type]),
+        [['users', 'u1', 1, 'created']]
+      )
+      assert.equal((await db.db.collection('app_bookmarks').findOne({ bookmark: 'bm' })).position, 1)
+    })
+  }
+})
 
 describeMongo('MongoDB server stopped and restarted', () => {
   const fs = require('node:fs')

@@ -198,5 +198,35 @@ for (const version of /** @type {const} */ (['3.5', '4.4', '5'])) {
         t.diagnostic(`evtstore's positions ${theirEvents.map((e) => e.position).join(', ')}; ours continue at ${all[3].position}`)
       })
     }
+
+    // evtstore's users pass the Driver of the neo4j-driver they have: 4.4 (its
+    // own dependency), 5 or 6; each is only read, never used to connect
+    for (const mod of ['neo4j-driver-4', 'neo4j-driver', 'neo4j-driver-6']) {
+      it(`a ${mod} ${require(`${mod}/package.json`).version} Driver: migrate and commands through both entry points`, { timeout: 60000 }, async (t) => {
+        const later = cleanups(t)
+        const { labels } = scratchLabels(later, url)
+        const neo4j = require(mod)
+        const driver = neo4j.driver(url, neo4j.auth.basic('neo4j', 'password'))
+        later(() => driver.close())
+        for (const entry of ['neo4j', 'neo4j-v3']) {
+          await providerModule(entry).migrate({ client: driver, ...labels })
+          const provider = providerModule(entry).createProvider({ client: Promise.resolve(driver), ...labels })
+          later(() => provider.close())
+          const { userCmd, domain } = makeDomain(provider)
+          await userCmd.create(`${entry}-u`, { name: entry })
+          assert.equal((await domain.user.getAggregate(`${entry}-u`)).version, 1)
+        }
+        const reader = providerModule('neo4j').createProvider({ url, ...labels })
+        later(() => reader.close())
+        const all = await reader.getEventsFrom('users', 0)
+        assert.deepEqual(
+          all.map((e) => [e.aggregateId, e.version]),
+          [
+            ['neo4j-u', 1],
+            ['neo4j-v3-u', 1],
+          ]
+        )
+      })
+    }
   })
 }
