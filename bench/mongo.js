@@ -66,9 +66,9 @@ async function main() {
       event: { type: 'loggedIn' },
     }))
     await other.collection('events').insertMany(docs)
-    t0 = process.hrtime.bigint()
+    const t0 = process.hrtime.bigint()
     await migrate(other.collection('events'), other.collection('bookmarks'))
-    ms = Number(process.hrtime.bigint() - t0) / 1e6
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6
     console.log(`migrate of ${n} evtstore events with Timestamp positions: ${ms.toFixed(0)} ms = ${((n / ms) * 1000).toFixed(0)} events/s`)
     await other.dropDatabase()
   } finally {
