@@ -10,11 +10,12 @@
 // of load on the machine hits both. Reported: median, min–max, and the ratio
 // original/ours of the medians (> 1: evtstore-rs is faster).
 //
-// Usage: node run.js [--quick] [--reps N] [--stores memory,sqlite,pg,mysql,knex-sqlite,sqlite-normal]
+// Usage: node run.js [--quick] [--reps N] [--stores memory,sqlite,pg,mysql,neo4j,mongo,knex-sqlite,sqlite-normal]
 //                    [--only REGEX] [--set key=value] [--out FILE] [--timeout S] [--list]
 // Env:   EVTSTORE_BENCH_PG_URL  a PostgreSQL URL: adds the 'pg' store
 //        EVTSTORE_BENCH_MYSQL_URL  a MySQL/MariaDB URL: the 'mysql' store
 //        EVTSTORE_BENCH_NEO4J_URL  a Bolt URL (scripts/neo4j.sh start 4.4): allows the 'neo4j' store
+//        EVTSTORE_BENCH_MONGO_URL  a mongodb:// URL (scripts/ferretdb.sh start): allows the 'mongo' store (ours only)
 //        EVTSTORE_BENCH_OURS  measure another evtstore-rs checkout than this one
 //        EVTSTORE_BENCH_BASELINE  also measure a second checkout ('baseline': before/after)
 //        BENCH_QUICK=1 (--quick), BENCH_REPS (--reps), BENCH_DATA_DIR (scratch files)
@@ -42,7 +43,18 @@ const STORE_NAME = {
   pg: 'PostgreSQL',
   mysql: 'MariaDB (knex mysql2)',
   neo4j: 'Neo4j',
+  mongo: 'MongoDB',
 }
+/**
+ * Stores where the original is not run, and why (the original column says
+ * so; no ratio, no target).
+ * @type {Record<string, string>}
+ */
+const ORIGINAL_NOT_RUN = {
+  mongo: "not run: evtstore's MongoDB provider needs server-filled Timestamps; FerretDB stores Timestamp(0, 0)",
+}
+/** @param {string} store */
+const implsFor = (store) => (store in ORIGINAL_NOT_RUN ? IMPLS.filter((i) => i !== 'orig') : IMPLS)
 /** The SQLite stores: the same data and scenarios as 'sqlite'. */
 const SQLITE_STORES = ['sqlite', 'knex-sqlite', 'sqlite-normal']
 /** @param {string} store the store whose scenarios and targets it shares */
@@ -52,7 +64,7 @@ function usage() {
   return `node run.js [options]
   --quick            tiny sizes and 2 repetitions: a smoke run of a few seconds (BENCH_QUICK=1)
   --reps N           repetitions per scenario and implementation (default 5; BENCH_REPS)
-  --stores LIST      comma-separated: memory, sqlite, pg, mysql, knex-sqlite, sqlite-normal, neo4j
+  --stores LIST      comma-separated: memory, sqlite, pg, mysql, knex-sqlite, sqlite-normal, neo4j, mongo
                      (default memory,sqlite, plus pg when EVTSTORE_BENCH_PG_URL is set)
   --only REGEX       scenarios whose id matches (see --list)
   --set key=value    override a size (e.g. --set catchup=5000, --set memStored=[0,1000])
@@ -99,6 +111,7 @@ function parseArgs(argv) {
   if (!Number.isInteger(opts.reps) || opts.reps < 1) throw new Error('--reps must be a positive integer')
   const pgUrl = process.env.EVTSTORE_BENCH_PG_URL
   const mysqlUrl = process.env.EVTSTORE_BENCH_MYSQL_URL
+  const mongoUrl = process.env.EVTSTORE_BENCH_MONGO_URL
   if (!opts.stores) opts.stores = pgUrl ? ['memory', 'sqlite', 'pg'] : ['memory', 'sqlite']
   for (const s of opts.stores) {
     if (!(s in STORE_NAME)) throw new Error(`unknown store ${s}`)
@@ -107,9 +120,10 @@ function parseArgs(argv) {
     if (s === 'neo4j' && !process.env.EVTSTORE_BENCH_NEO4J_URL) {
       throw new Error('the neo4j store needs EVTSTORE_BENCH_NEO4J_URL (a bolt:// URL: scripts/neo4j.sh start 4.4)')
     }
+    if (s === 'mongo' && !mongoUrl) throw new Error('the mongo store needs EVTSTORE_BENCH_MONGO_URL (a mongodb:// URL: scripts/ferretdb.sh start)')
   }
   if (opts.out === undefined && !opts.quick) opts.out = path.join(__dirname, 'RESULTS.md')
-  return { ...opts, pgUrl, mysqlUrl }
+  return { ...opts, pgUrl, mysqlUrl, mongoUrl }
 }
 
 /**
@@ -180,6 +194,45 @@ async function mysqlServer(url) {
   }
 }
 
+/** @param {string} url */
+async function mongoServer(url) {
+  const { MongoClient } = require('mongodb')
+  const client = new MongoClient(url)
+  try {
+    const info = await client.db('admin').command({ buildInfo: 1 })
+    // FerretDB answers with the MongoDB version it imitates, and its own
+    // ('unknown' when built from source, as scripts/ferretdb.sh does)
+    const ferret = info.ferretdbVersion === 'unknown' ? 'FerretDB (built from source: no version given)' : `FerretDB ${info.ferretdbVersion}`
+    const server = info.ferretdbVersion ? `${ferret}, MongoDB protocol, reports ${info.version}` : `MongoDB ${info.version}`
+    return `${server} on ${new URL(url).hostname}`
+  } finally {
+    await client.close()
+  }
+}
+
+/**
+ * The URL of a database of one run's own.
+ * @param {string} url
+ * @param {string} database
+ */
+function mongoDatabaseUrl(url, database) {
+  const u = new URL(url)
+  u.pathname = `/${database}`
+  return u.toString()
+}
+
+/** Drops the databases a killed worker may have left. @param {string} url @param {string} prefix */
+async function mongoCleanup(url, prefix) {
+  const { MongoClient } = require('mongodb')
+  const client = new MongoClient(url)
+  try {
+    const { databases } = await client.db('admin').admin().listDatabases({ nameOnly: true })
+    for (const d of databases) if (d.name.startsWith(prefix)) await client.db(d.name).dropDatabase()
+  } finally {
+    await client.close()
+  }
+}
+
 async function pgCleanup(url, prefix) {
   const { Pool } = require('pg')
   const pool = new Pool({ connectionString: url, max: 1 })
@@ -214,14 +267,17 @@ async function main() {
   const info = report.machine(ROOT)
   if (opts.stores.includes('pg')) info.postgres = await pgServer(opts.pgUrl)
   if (opts.stores.includes('mysql')) info.mysql = await mysqlServer(opts.mysqlUrl)
+  if (opts.stores.includes('mongo')) info.mongo = await mongoServer(opts.mongoUrl)
   console.log(`evtstore-rs benchmarks (${size}), ${opts.reps} repetitions, stores: ${opts.stores.join(', ')}`)
   console.log(`${info.cores} x ${info.cpu}, ${info.memoryGiB} GiB, Node ${info.node}, load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`)
   if (info.postgres) console.log(info.postgres)
   if (info.mysql) console.log(info.mysql)
+  if (info.mongo) console.log(info.mongo)
 
   const dataDir = process.env.BENCH_DATA_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'evtstore-rs-bench-'))
   fs.mkdirSync(dataDir, { recursive: true })
-  const pgPrefix = `evtbench_${process.pid}_`
+  // tables, labels and databases of this run: evtbench_<pid>_<run>...
+  const namePrefix = `evtbench_${process.pid}_`
   /** @type {Map<string, Record<string, any[]>>} */
   const results = new Map()
   let runNo = 0
@@ -238,13 +294,13 @@ async function main() {
       }
     }
 
-    const total = jobs.length * opts.reps * IMPLS.length
+    const total = jobs.reduce((sum, { store }) => sum + implsFor(store).length, 0) * opts.reps
     for (let rep = 0; rep < opts.reps; rep++) {
       for (const { s, store } of jobs) {
         const key = `${s.id}\0${store}`
         if (!results.has(key)) results.set(key, Object.fromEntries(IMPLS.map((i) => [i, []])))
         const bucket = /** @type {Record<string, any[]>} */ (results.get(key))
-        for (const impl of IMPLS) {
+        for (const impl of implsFor(store)) {
           runNo++
           const spec = { scenario: s.id, impl, store, size, overrides: opts.overrides }
           let file
@@ -256,15 +312,16 @@ async function main() {
           if (store === 'mysql' || store === 'neo4j') {
             Object.assign(spec, {
               url: store === 'mysql' ? opts.mysqlUrl : process.env.EVTSTORE_BENCH_NEO4J_URL,
-              events: `${pgPrefix}${runNo}_events`,
-              bookmarks: `${pgPrefix}${runNo}_bookmarks`,
+              events: `${namePrefix}${runNo}_events`,
+              bookmarks: `${namePrefix}${runNo}_bookmarks`,
             })
           }
+          if (store === 'mongo') Object.assign(spec, { url: mongoDatabaseUrl(opts.mongoUrl, `${namePrefix}${runNo}`) })
           if (store === 'pg') {
             Object.assign(spec, {
               url: opts.pgUrl,
-              events: `${pgPrefix}${runNo}_events`,
-              bookmarks: `${pgPrefix}${runNo}_bookmarks`,
+              events: `${namePrefix}${runNo}_events`,
+              bookmarks: `${namePrefix}${runNo}_bookmarks`,
             })
           }
           const t0 = Date.now()
@@ -280,7 +337,8 @@ async function main() {
     }
   } finally {
     if (!process.env.BENCH_DATA_DIR) fs.rmSync(dataDir, { recursive: true, force: true })
-    if (opts.stores.includes('pg')) await pgCleanup(opts.pgUrl, pgPrefix).catch(() => {})
+    if (opts.stores.includes('pg')) await pgCleanup(opts.pgUrl, namePrefix).catch(() => {})
+    if (opts.stores.includes('mongo')) await mongoCleanup(opts.mongoUrl, namePrefix).catch(() => {})
   }
   const loadAfter = os.loadavg()
   const elapsed = Date.now() - started
@@ -349,11 +407,14 @@ function summarize(jobs, results, z) {
       target = `≥ ${s.targetRatio}×`
       met = Number.isFinite(r) ? r >= s.targetRatio : undefined
     }
-    if (s.noTarget && s.noTarget[storeKey]) {
-      target = s.noTarget[storeKey]
+    const notRun = ORIGINAL_NOT_RUN[store]
+    // a target that does not apply here, and why: never counted as missed
+    const noTarget = notRun ? 'none (evtstore-rs alone)' : s.noTarget && s.noTarget[storeKey]
+    if (noTarget) {
+      target = noTarget
       met = undefined
     }
-    const targetCell = s.noTarget && s.noTarget[storeKey] ? target : met === undefined ? `${target}: n/a` : `${target}: ${met ? 'met' : 'MISSED'}`
+    const targetCell = noTarget ? target : met === undefined ? `${target}: n/a` : `${target}: ${met ? 'met' : 'MISSED'}`
     if (met === false) findings.push(`MISSED: ${s.title(z)} on ${STORE_NAME[store]}: ${target}, got ${Number.isFinite(r) ? report.ratio(r) : 'n/a'}${s.targetOurs !== undefined && su ? ` (ours ${report.num(su.median)} ${s.unit})` : ''}`)
 
     // scenario-specific notes
@@ -389,7 +450,7 @@ function summarize(jobs, results, z) {
     const row = [
       s.title(z),
       STORE_NAME[store],
-      so ? report.cell(so, s.unit) : 'failed',
+      notRun || (so ? report.cell(so, s.unit) : 'failed'),
       su ? report.cell(su, s.unit) : 'failed',
       report.ratio(r),
       targetCell,
@@ -408,7 +469,7 @@ function summarize(jobs, results, z) {
       const rssRow = [
         `peak RSS of that worker process`,
         STORE_NAME[store],
-        ro ? report.cell(ro, 'MB') : 'failed',
+        notRun || (ro ? report.cell(ro, 'MB') : 'failed'),
         ru ? report.cell(ru, 'MB') : 'failed',
         report.ratio(rr),
         '',
@@ -446,13 +507,14 @@ function markdown(a) {
     `- Node ${info.node}; ${Object.entries(info.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     ...(info.postgres ? [`- Database server: ${info.postgres}`] : []),
     ...(info.mysql ? [`- Database server: ${info.mysql}`] : []),
-    '- Stores: memory = each package\'s in-memory provider; SQLite file = evtstore\'s knex provider with sqlite3 (the original) against evtstore-rs/provider/sqlite `{ file }` (ours), each on its own copy of the same database file (tables made by evtstore\'s migrate); PostgreSQL = `provider/pg` of each package given the same kind of pg Pool (`new Pool({ connectionString, max: 10 })`, no TLS for either: node-postgres\'s default, which ours follows for a Pool); MariaDB = evtstore\'s provider/knex of each package on the same kind of knex instance (client mysql2, pool max 10): the drop-in form; Neo4j = `provider/neo4j` of each package given the same kind of neo4j-driver 5 Driver, the data in evtstore\'s shape (DateTime positions).',
+    ...(info.mongo ? [`- Database server: ${info.mongo}`] : []),
+    '- Stores: memory = each package\'s in-memory provider; SQLite file = evtstore\'s knex provider with sqlite3 (the original) against evtstore-rs/provider/sqlite `{ file }` (ours), each on its own copy of the same database file (tables made by evtstore\'s migrate); PostgreSQL = `provider/pg` of each package given the same kind of pg Pool (`new Pool({ connectionString, max: 10 })`, no TLS for either: node-postgres\'s default, which ours follows for a Pool); MariaDB = evtstore\'s provider/knex of each package on the same kind of knex instance (client mysql2, pool max 10): the drop-in form; Neo4j = `provider/neo4j` of each package given the same kind of neo4j-driver 5 Driver, the data in evtstore\'s shape (DateTime positions); MongoDB = evtstore-rs alone, `provider/mongo` `{ url }` on a database of its own per run, the data appended through that provider before timing (evtstore\'s MongoDB provider needs the server to fill in BSON Timestamps, which FerretDB does not do: it stores `Timestamp(0, 0)` and the original fails at the second append to a stream).',
     '',
     report.markdownTable(headers, rows),
     '',
     ...findings.map((f) => `- ${f}`),
     '',
-    `Sizes: \`${JSON.stringify(z)}\`. Scenarios are described in bench/README.md.`,
+    `Sizes: \`${JSON.stringify(z)}\`${Object.keys(opts.overrides).length ? ` (changed with --set: \`${JSON.stringify(opts.overrides)}\`)` : ''}. Scenarios are described in bench/README.md.`,
     '',
   ]
   return lines.join('\n')

@@ -70,6 +70,8 @@ async function main() {
     await data.neo4jNodes(neo4jDriver, spec.events, spec.bookmarks, dataset)
   }
 
+  if (spec.store === 'mongo') await data.mongoEvents(require('./lib/impls').providerModule(spec.impl, 'mongo'), spec.url, dataset)
+
   const env = await open(spec.impl, spec.store, ctx)
   // the initial events are the store's now; the worker keeps no copy
   ctx.initEvents = undefined
@@ -87,6 +89,7 @@ async function main() {
       await data.neo4jDrop(neo4jDriver, spec.events, spec.bookmarks).catch(() => {})
       await neo4jDriver.close().catch(() => {})
     }
+    if (spec.store === 'mongo') await data.mongoDrop(spec.url).catch(() => {})
     if (scratchDir) require('fs').rmSync(scratchDir, { recursive: true, force: true })
   }
   result.rssMB = process.resourceUsage().maxRSS / 1024

@@ -53,7 +53,7 @@ function pgPool(url) {
 
 /**
  * @param {string} impl 'orig' | 'ours' | 'base'
- * @param {string} store 'memory' | 'sqlite' | 'knex-sqlite' | 'sqlite-normal' | 'pg' | 'mysql'
+ * @param {string} store 'memory' | 'sqlite' | 'knex-sqlite' | 'sqlite-normal' | 'pg' | 'mysql' | 'neo4j' | 'mongo'
  * @param {{ initEvents?: any[], file?: string, url?: string, events?: string, bookmarks?: string }} ctx
  * @returns {Promise<{ api: any, provider: any, scratch?: () => any, close: () => Promise<void> }>}
  */
@@ -170,6 +170,18 @@ async function open(impl, store, ctx) {
         await driver.close()
       },
     }
+  }
+
+  if (store === 'mongo') {
+    // ours only (evtstore's MongoDB provider needs server-filled Timestamps):
+    // the native-first form, a URL naming a database of this run's own
+    if (impl === 'orig') throw new Error("evtstore's MongoDB provider is not measured (it needs server-filled Timestamps)")
+    const url = /** @type {string} */ (ctx.url)
+    const mod = providerModule(impl, 'mongo')
+    await mod.migrate({ url })
+    const provider = mod.createProvider({ url })
+    await provider.ready
+    return { api: root, provider, close: () => provider.close() }
   }
 
   throw new Error(`unknown store ${store}`)

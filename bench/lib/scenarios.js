@@ -182,7 +182,7 @@ const SCENARIOS = [
   {
     id: 'cmd-seq-distinct',
     title: (z) => `${fmtN(z.seq)} sequential commands, distinct aggregates`,
-    stores: ['memory', 'sqlite', 'pg', 'mysql', 'neo4j'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql', 'mongo', 'neo4j'],
     dataset: () => 'empty',
     unit: 'ms',
     targetRatio: 2,
@@ -198,7 +198,7 @@ const SCENARIOS = [
   {
     id: 'cmd-seq-one',
     title: (z) => `${fmtN(z.seq)} sequential commands, one aggregate`,
-    stores: ['memory', 'sqlite', 'pg', 'mysql'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql', 'mongo'],
     dataset: () => 'empty',
     unit: 'ms',
     async run(env, z) {
@@ -215,7 +215,7 @@ const SCENARIOS = [
   {
     id: 'cmd-seq-one-cache',
     title: (z) => `${fmtN(z.seq)} sequential commands, one aggregate, useCache`,
-    stores: ['memory', 'sqlite', 'pg', 'mysql'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql', 'mongo'],
     dataset: () => 'empty',
     unit: 'ms',
     async run(env, z) {
@@ -232,7 +232,7 @@ const SCENARIOS = [
   {
     id: 'cmd-conc-distinct',
     title: (z) => `${fmtN(z.conc)} concurrent commands (Promise.all), distinct aggregates`,
-    stores: ['memory', 'sqlite', 'pg', 'mysql', 'neo4j'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql', 'mongo', 'neo4j'],
     dataset: () => 'empty',
     unit: 'ms',
     targetRatio: 3,
@@ -254,7 +254,7 @@ const SCENARIOS = [
   {
     id: 'cmd-conc-one',
     title: (z) => `${fmtN(z.concOne)} concurrent commands, one aggregate`,
-    stores: ['memory', 'sqlite', 'pg', 'mysql'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql', 'mongo'],
     dataset: () => 'empty',
     unit: 'ms',
     async run(env, z) {
@@ -282,7 +282,7 @@ const SCENARIOS = [
   ...[0, 1].map((k) => ({
     id: `hydrate-${k === 0 ? 'small' : 'large'}`,
     title: (/** @type {any} */ z) => `hydrate an aggregate of ${fmtN(z.hydrate[k])} events (per read)`,
-    stores: k === 0 ? ['memory', 'sqlite', 'pg', 'mysql', 'neo4j'] : ['memory', 'sqlite', 'pg', 'mysql'],
+    stores: k === 0 ? ['memory', 'sqlite', 'pg', 'mysql', 'mongo', 'neo4j'] : ['memory', 'sqlite', 'pg', 'mysql', 'mongo'],
     dataset: (/** @type {any} */ z) => `agg:${z.hydrate[k]}`,
     unit: 'ms',
     targetRatio: k === 1 ? 2 : undefined,
@@ -310,7 +310,7 @@ const SCENARIOS = [
     id: `catchup-${bm}`,
     title: (/** @type {any} */ z) =>
       `handler catch-up from 0 over ${fmtN(z.catchup)} events, ${bm === 'stored' ? 'stored bookmark' : 'MemoryBookmark'}`,
-    stores: bm === 'stored' ? ['memory', 'sqlite', 'pg', 'mysql', 'neo4j'] : ['memory', 'sqlite', 'pg', 'mysql'],
+    stores: bm === 'stored' ? ['memory', 'sqlite', 'pg', 'mysql', 'mongo', 'neo4j'] : ['memory', 'sqlite', 'pg', 'mysql', 'mongo'],
     dataset: (/** @type {any} */ z) => `spread:${z.catchup}`,
     unit: 'ms',
     targetRatio: bm === 'stored' ? 10 : undefined,
@@ -338,7 +338,7 @@ const SCENARIOS = [
   {
     id: 'handler-delay',
     title: (z) => `started handler: append resolved -> callback, p50 of ${fmtN(z.delayAppends)} appends ${z.delayGapMs} ms apart`,
-    stores: ['memory', 'sqlite', 'pg', 'mysql'],
+    stores: ['memory', 'sqlite', 'pg', 'mysql', 'mongo'],
     dataset: () => 'empty',
     unit: 'ms',
     targetOurs: 5,
@@ -384,7 +384,7 @@ const SCENARIOS = [
     id: 'handler-delay-xproc',
     title: (z) =>
       `started handler, appends from another process: append resolved -> callback, p50 of ${fmtN(z.delayAppends)} appends ${z.delayGapMs} ms apart`,
-    stores: ['sqlite', 'pg', 'mysql'],
+    stores: ['sqlite', 'pg', 'mysql', 'mongo'],
     dataset: () => 'empty',
     unit: 'ms',
     targetOurs: 50,
