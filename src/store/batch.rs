@@ -88,9 +88,20 @@ fn push_opt_str(out: &mut String, v: Option<&str>) {
     }
 }
 
-/// Appends one stored event as a JSON object (the `StoreEvent` shape with
-/// `timestamp` in epoch ms). The event text is copied as is.
-pub fn write_event(out: &mut String, ev: &EventRef<'_>) {
+/// One stored event as a JSON object (the `StoreEvent` shape with
+/// `timestamp` in epoch ms; `lastEvent`'s answer). The event text is copied
+/// as is.
+pub fn event_json(ev: &EventRef<'_>) -> String {
+    let mut out = String::with_capacity(
+        96 + ev.stream.map_or(0, str::len)
+            + ev.aggregate_id.map_or(0, str::len)
+            + ev.event.map_or(0, str::len),
+    );
+    write_event(&mut out, ev);
+    out
+}
+
+fn write_event(out: &mut String, ev: &EventRef<'_>) {
     out.push_str("{\"stream\":");
     push_opt_str(out, ev.stream);
     out.push_str(",\"aggregateId\":");
@@ -353,11 +364,6 @@ pub fn check_stored_event(
         }
         _ => Ok(()),
     }
-}
-
-/// Rough size of an event's JSON, for buffer capacity.
-pub fn approx_len(stream: &str, aggregate_id: &str, event: &str) -> usize {
-    96 + stream.len() + aggregate_id.len() + event.len()
 }
 
 #[cfg(test)]

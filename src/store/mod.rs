@@ -10,6 +10,7 @@ pub mod input;
 pub mod names;
 pub mod pem;
 pub mod registry;
+pub mod shared;
 pub mod timestamp;
 
 pub mod memory;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::{Appended, Inner, MemoryEngine};
 use crate::error::{Result, StoreError};
-use crate::store::batch::{approx_len, write_event};
+use crate::store::batch::event_json;
 use crate::store::head::Head;
 use crate::store::registry::Scratch;
 use crate::store::{Engine, EventBatch, EventColumns, EventRef, NewEvent, Tables, Wakeups};
@@ -128,14 +128,9 @@ impl Engine for MemoryJsonEngine {
     ) -> Result<Option<String>> {
         let payloads = self.payloads();
         let inner = self.index.lock();
-        Ok(inner.last_index(streams, aggregate_id).map(|i| {
-            let ev = event_ref(&inner, &payloads, i);
-            let stream = ev.stream.unwrap_or_default();
-            let id = ev.aggregate_id.unwrap_or_default();
-            let mut out = String::with_capacity(approx_len(stream, id, &payloads[i].1));
-            write_event(&mut out, &ev);
-            out
-        }))
+        Ok(inner
+            .last_index(streams, aggregate_id)
+            .map(|i| event_json(&event_ref(&inner, &payloads, i))))
     }
 
     async fn get_bookmark(&self, name: &str) -> Result<i64> {

@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,11 +31,11 @@ use sqlx::mysql::MySqlConnection;
 use sqlx::{Connection, Row};
 
 use crate::error::{Result, StoreError};
-use crate::store::batch::write_event;
+use crate::store::batch::event_json;
 use crate::store::conns::{retrying, Conns};
 use crate::store::group::{dropped_by_leader, GroupQueue};
-use crate::store::head::Head;
-use crate::store::names::validate_table_name;
+use crate::store::head::{shared_head, Head};
+use crate::store::names::TABLES;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
 use append::QueuedAppend;
 use errors::Table;
@@ -94,23 +94,6 @@ pub struct MysqlEngine {
     pub(crate) unlocked: AtomicBool,
 }
 
-/// The head shared by the stores of this process on one database and
-/// events table.
-fn head_for(key: String) -> Arc<Head> {
-    static HEADS: OnceLock<Mutex<HashMap<String, Weak<Head>>>> = OnceLock::new();
-    let mut heads = HEADS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    heads.retain(|_, head| head.strong_count() > 0);
-    if let Some(head) = heads.get(&key).and_then(Weak::upgrade) {
-        return head;
-    }
-    let head = Arc::new(Head::new());
-    heads.insert(key, Arc::downgrade(&head));
-    head
-}
-
 /// `(major, minor, patch, mariadb)` of a `VERSION()` text such as
 /// "8.0.36" or "10.11.6-MariaDB-0+deb12u1".
 fn parse_version(text: &str) -> (u32, u32, u32, bool) {
@@ -137,18 +120,8 @@ impl MysqlEngine {
     /// code), checks the server version and opens the pool. Tables are
     /// not created here: call [`Engine::migrate`].
     pub async fn open(options: MysqlOptions) -> Result<Self> {
-        let events_table = options.events.clone().unwrap_or_else(|| "events".into());
-        let bookmarks_table = options
-            .bookmarks
-            .clone()
-            .unwrap_or_else(|| "bookmarks".into());
-        validate_table_name(&events_table, "events")?;
-        validate_table_name(&bookmarks_table, "bookmarks")?;
-        if events_table == bookmarks_table {
-            return Err(StoreError::InvalidName(format!(
-                "the events and bookmarks tables are both named \"{events_table}\": give them different names"
-            )));
-        }
+        let (events_table, bookmarks_table) =
+            TABLES.names(options.events.clone(), options.bookmarks.clone())?;
         let max_connections = match options.max_connections {
             None => DEFAULT_MAX_CONNECTIONS,
             Some(n) if n.fract() == 0.0 && (1.0..=f64::from(MAX_CONNECTIONS)).contains(&n) => {
@@ -213,7 +186,7 @@ impl MysqlEngine {
             max_connections as usize,
             conn,
         );
-        let head = head_for(format!("{location}/{events_table}"));
+        let head = shared_head(ENGINE, format!("{location}/{events_table}"));
         Ok(MysqlEngine {
             conns,
             lock_name: lock_name(&target.database, &events_table),
@@ -355,16 +328,12 @@ impl Engine for MysqlEngine {
             };
             q.fetch_all(conn)
         })?;
-        match rows.first() {
-            None => Ok(None),
-            Some(row) => {
-                let ev = self.event_ref(row)?;
-                self.head.publish(ev.position);
-                let mut out = String::with_capacity(256);
-                write_event(&mut out, &ev);
-                Ok(Some(out))
-            }
-        }
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let ev = self.event_ref(row)?;
+        self.head.publish(ev.position);
+        Ok(Some(event_json(&ev)))
     }
 
     async fn get_bookmark(&self, name: &str) -> Result<i64> {

@@ -41,11 +41,11 @@ use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
 use crate::error::{Result, StoreError};
-use crate::store::batch::write_event;
+use crate::store::batch::event_json;
 use crate::store::conns::{retrying, Conns};
 use crate::store::group::{dropped_by_leader, GroupQueue};
 use crate::store::head::Head;
-use crate::store::names::validate_table_name;
+use crate::store::names::TABLES;
 use crate::store::{BoxTask, Engine, EventBatch, NewEvent, Tables, Wakeups};
 pub use append::AppendMode;
 use append::QueuedAppend;
@@ -106,21 +106,8 @@ impl PostgresEngine {
     /// code), and opens the pool. Tables are not created here: call
     /// [`PostgresEngine::migrate`].
     pub async fn open(options: PostgresOptions) -> Result<Self> {
-        let events_table = options
-            .events
-            .clone()
-            .unwrap_or_else(|| "events".to_string());
-        let bookmarks_table = options
-            .bookmarks
-            .clone()
-            .unwrap_or_else(|| "bookmarks".to_string());
-        validate_table_name(&events_table, "events")?;
-        validate_table_name(&bookmarks_table, "bookmarks")?;
-        if events_table == bookmarks_table {
-            return Err(StoreError::InvalidName(format!(
-                "the events and bookmarks tables are both named \"{events_table}\": give them different names"
-            )));
-        }
+        let (events_table, bookmarks_table) =
+            TABLES.names(options.events.clone(), options.bookmarks.clone())?;
         let max_connections = match options.max_connections {
             None => DEFAULT_MAX_CONNECTIONS,
             Some(n) if n.fract() == 0.0 && (1.0..=f64::from(MAX_CONNECTIONS)).contains(&n) => {
@@ -382,16 +369,12 @@ impl Engine for PostgresEngine {
             };
             query.fetch_all(conn)
         })?;
-        match rows.first() {
-            None => Ok(None),
-            Some(row) => {
-                let ev = self.event_ref(row)?;
-                self.head.publish(ev.position);
-                let mut out = String::with_capacity(256);
-                write_event(&mut out, &ev);
-                Ok(Some(out))
-            }
-        }
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let ev = self.event_ref(row)?;
+        self.head.publish(ev.position);
+        Ok(Some(event_json(&ev)))
     }
 
     async fn get_bookmark(&self, name: &str) -> Result<i64> {
