@@ -10,8 +10,10 @@ pub mod input;
 pub mod names;
 pub mod pem;
 pub mod registry;
+pub mod server;
 pub mod shared;
 pub mod timestamp;
+pub mod version_key;
 
 pub mod memory;
 pub mod mongo;

@@ -36,6 +36,14 @@ pub fn validate_sqlite_table_name(name: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Which of a store's two tables an operation works on (for
+/// `MISSING_TABLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Events,
+    Bookmarks,
+}
+
 /// How an engine names its events and bookmarks tables (or collections, or
 /// labels).
 pub struct Naming {

@@ -14,9 +14,8 @@
 //! that died) is abandoned by the reader that finds it, so handlers never
 //! stall for ever.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,6 +27,7 @@ use napi_derive::napi;
 use crate::error::{Result, StoreError};
 use crate::store::head::{shared_head, Head};
 use crate::store::names::Naming;
+use crate::store::version_key::VersionIndexes;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
 
 mod append;
@@ -86,7 +86,7 @@ pub struct MongoEngine {
     positions: positions::Positions,
     /// Whether a unique index (by name) is the one over (stream,
     /// aggregateId, version), asked once per index name.
-    version_indexes: Mutex<HashMap<String, bool>>,
+    version_indexes: VersionIndexes,
 }
 
 const COLLECTIONS: Naming = Naming {
@@ -191,7 +191,7 @@ impl MongoEngine {
             closed: AtomicBool::new(false),
             migrated: AtomicBool::new(false),
             positions: positions::Positions::new(abandon_after),
-            version_indexes: Mutex::new(HashMap::new()),
+            version_indexes: VersionIndexes::default(),
         })
     }
 

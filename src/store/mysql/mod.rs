@@ -21,9 +21,8 @@
 //! position every [`PROBE_EVERY`]; appends of this process move the head
 //! at once.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,6 +35,8 @@ use crate::store::conns::{retrying, Conns};
 use crate::store::group::{dropped_by_leader, GroupQueue};
 use crate::store::head::{shared_head, Head};
 use crate::store::names::TABLES;
+use crate::store::server::max_connections;
+use crate::store::version_key::VersionIndexes;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
 use append::QueuedAppend;
 use errors::Table;
@@ -53,10 +54,6 @@ mod read;
 pub(crate) mod scratch;
 mod sql;
 
-/// Connections of a pool unless `maxConnections` says otherwise.
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-/// The most connections one store may open.
-pub const MAX_CONNECTIONS: u32 = 1000;
 /// How often a waiting handler asks for the highest position (an index
 /// lookup): appends of other processes wake it within this.
 const PROBE_EVERY: Duration = Duration::from_millis(20);
@@ -81,7 +78,7 @@ pub struct MysqlEngine {
     /// `max_allowed_packet`: the largest statement the server takes.
     max_packet: usize,
     /// Names of unique indexes known to be (or not to be) the version check.
-    version_indexes: Mutex<HashMap<String, bool>>,
+    version_indexes: VersionIndexes,
     /// Appends that arrive while one is written wait here and are written
     /// together (group commit, see `store/group.rs`).
     appends: GroupQueue<QueuedAppend, Result<Vec<i64>>>,
@@ -122,35 +119,9 @@ impl MysqlEngine {
     pub async fn open(options: MysqlOptions) -> Result<Self> {
         let (events_table, bookmarks_table) =
             TABLES.names(options.events.clone(), options.bookmarks.clone())?;
-        let max_connections = match options.max_connections {
-            None => DEFAULT_MAX_CONNECTIONS,
-            Some(n) if n.fract() == 0.0 && (1.0..=f64::from(MAX_CONNECTIONS)).contains(&n) => {
-                n as u32
-            }
-            Some(n) => {
-                return Err(StoreError::invalid_argument(format!(
-                    "maxConnections must be an integer from 1 to {MAX_CONNECTIONS}, got {n}"
-                )))
-            }
-        };
+        let max_connections = max_connections(options.max_connections)?;
         let target = target(&options)?;
-        let connect = MySqlConnection::connect_with(&target.options);
-        let connected = match target.connect_timeout {
-            Some(limit) => tokio::time::timeout(limit, connect).await.map_err(|_| {
-                StoreError::CannotConnect {
-                    engine: ENGINE,
-                    tls: false,
-                    server: target.server.clone(),
-                    user: target.user.clone(),
-                    reason: format!(
-                        "no answer within {} s: check the host and port, and that no firewall drops the connection",
-                        limit.as_secs_f64()
-                    ),
-                }
-            })?,
-            None => connect.await,
-        };
-        let mut conn = connected.map_err(|e| connect_error(&target, e))?;
+        let mut conn: MySqlConnection = target.connect_first(|e| connect_error(&target, e)).await?;
         let settings = sqlx::query(
             "SELECT VERSION(), CAST(@@innodb_autoinc_lock_mode AS SIGNED), CAST(@@auto_increment_increment AS SIGNED), CAST(@@max_allowed_packet AS SIGNED)",
         )
@@ -183,7 +154,7 @@ impl MysqlEngine {
         let conns = Conns::new(
             target.options.clone(),
             target.connect_timeout,
-            max_connections as usize,
+            max_connections,
             conn,
         );
         let head = shared_head(ENGINE, format!("{location}/{events_table}"));
@@ -199,7 +170,7 @@ impl MysqlEngine {
             increment: increment.unwrap_or(1).max(1),
             columns: tokio::sync::OnceCell::new(),
             max_packet,
-            version_indexes: Mutex::new(HashMap::new()),
+            version_indexes: VersionIndexes::default(),
             appends: GroupQueue::default(),
             closed: AtomicBool::new(false),
             #[cfg(test)]

@@ -8,20 +8,16 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::watch;
 
-use super::options::Target;
+use super::options::{Target, APPLICATION_NAME};
 use super::PostgresEngine;
 use crate::store::head::Head;
+use crate::store::server::DEFAULT_CONNECT_TIMEOUT;
 use crate::store::shared::SharedMap;
 use crate::store::BoxTask;
 
-/// How long the first connection may take, unless the URL has
-/// `connect_timeout`.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Back-off of the LISTEN connection between reconnection attempts.
 const LISTEN_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// `application_name` of our connections when the URL sets none.
-const APPLICATION_NAME: &str = "evtstore-rs";
 /// `application_name` of the LISTEN connection.
 const LISTENER_APPLICATION_NAME: &str = "evtstore-rs listener";
 
