@@ -10,6 +10,8 @@ pub mod input;
 pub mod names;
 pub mod pem;
 pub mod registry;
+#[cfg(test)]
+pub mod scratch;
 pub mod server;
 pub mod shared;
 pub mod timestamp;

@@ -9,7 +9,7 @@ use super::{Appended, Inner, MemoryEngine};
 use crate::error::{Result, StoreError};
 use crate::store::batch::event_json;
 use crate::store::head::Head;
-use crate::store::registry::Scratch;
+use crate::store::scratch::{open_on, Scratch, Unmigrated};
 use crate::store::{Engine, EventBatch, EventColumns, EventRef, NewEvent, Tables, Wakeups};
 
 /// The index of [`MemoryEngine`] and, by position, each event's timestamp
@@ -162,6 +162,10 @@ pub(crate) fn scratch() -> Scratch {
     Scratch {
         name: "memory",
         engine: Arc::new(MemoryJsonEngine::new()),
+        // no database to share, no tables: a new empty store
+        open_on: open_on(|_, _| async { Ok(MemoryJsonEngine::new()) }),
+        unused: ("events".into(), "bookmarks".into()),
+        unmigrated: Unmigrated::Works,
         finish: Box::pin(async {}),
     }
 }
