@@ -313,10 +313,7 @@ impl Engine for MongoEngine {
     }
 
     fn wakeups(&self) -> Wakeups {
-        Wakeups {
-            notified: false,
-            probe_every: Some(PROBE_EVERY),
-        }
+        Wakeups::probing(PROBE_EVERY)
     }
 
     /// The settled frontier: the highest position below every claim still

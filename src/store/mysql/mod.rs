@@ -32,13 +32,12 @@ use sqlx::{Connection, Row};
 use crate::error::{Result, StoreError};
 use crate::store::batch::event_json;
 use crate::store::conns::{retrying, Conns};
-use crate::store::group::{dropped_by_leader, GroupQueue};
+use crate::store::group::{dropped_by_leader, GroupQueue, QueuedAppend};
 use crate::store::head::{shared_head, Head};
 use crate::store::names::TABLES;
 use crate::store::server::max_connections;
 use crate::store::version_key::VersionIndexes;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
-use append::QueuedAppend;
 use errors::Table;
 pub use options::MysqlOptions;
 use options::{connect_error, target, Target, ENGINE};
@@ -214,10 +213,7 @@ impl Engine for MysqlEngine {
     }
 
     fn wakeups(&self) -> Wakeups {
-        Wakeups {
-            notified: false,
-            probe_every: Some(PROBE_EVERY),
-        }
+        Wakeups::probing(PROBE_EVERY)
     }
 
     async fn max_position(&self) -> Result<i64> {

@@ -548,10 +548,7 @@ impl Engine for Neo4jEngine {
     }
 
     fn wakeups(&self) -> Wakeups {
-        Wakeups {
-            notified: false,
-            probe_every: Some(PROBE_EVERY),
-        }
+        Wakeups::probing(PROBE_EVERY)
     }
 
     async fn max_position(&self) -> Result<i64> {

@@ -42,14 +42,13 @@ use sqlx::Connection;
 use crate::error::{Result, StoreError};
 use crate::store::batch::event_json;
 use crate::store::conns::{retrying, Conns};
-use crate::store::group::{dropped_by_leader, GroupQueue};
+use crate::store::group::{dropped_by_leader, GroupQueue, QueuedAppend};
 use crate::store::head::Head;
 use crate::store::names::TABLES;
 use crate::store::server::max_connections;
 use crate::store::version_key::VersionIndexes;
 use crate::store::{BoxTask, Engine, EventBatch, NewEvent, Tables, Wakeups};
 pub use append::AppendMode;
-use append::QueuedAppend;
 use errors::Table;
 use listen::{hub_for, Hub};
 pub use options::PostgresOptions;
@@ -270,13 +269,7 @@ impl Engine for PostgresEngine {
                 )
                 .await;
         }
-        let queued = || QueuedAppend {
-            stream: stream.to_string(),
-            aggregate_id: aggregate_id.to_string(),
-            first_version,
-            timestamps: timestamps.clone(),
-            texts: texts.iter().map(|t| t.to_string()).collect(),
-        };
+        let queued = || QueuedAppend::new(stream, aggregate_id, first_version, events);
         self.appends
             .write(
                 queued,

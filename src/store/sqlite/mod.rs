@@ -35,7 +35,7 @@ use sqlx::Row;
 use napi_derive::napi;
 
 use crate::error::{Result, StoreError};
-use crate::store::group::GroupQueue;
+use crate::store::group::{GroupQueue, QueuedAppend};
 use crate::store::head::Head;
 use crate::store::names::SQLITE_TABLES;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
@@ -123,7 +123,7 @@ pub struct SqliteEngine {
     /// Let SQLite build the JSON of reads (off only in tests, to compare).
     sql_json: AtomicBool,
     /// Appends waiting for the one being written (group commit).
-    appends: GroupQueue<append::QueuedAppend, Result<Vec<i64>>>,
+    appends: GroupQueue<QueuedAppend, Result<Vec<i64>>>,
     /// Groups written together (tests: that group commit happens).
     #[cfg(test)]
     pub(crate) groups_written: std::sync::atomic::AtomicUsize,
@@ -392,10 +392,7 @@ impl Engine for SqliteEngine {
     }
 
     fn wakeups(&self) -> Wakeups {
-        Wakeups {
-            notified: false,
-            probe_every: Some(PROBE_EVERY),
-        }
+        Wakeups::probing(PROBE_EVERY)
     }
 
     /// The highest position in the events table (0 when empty): what a
