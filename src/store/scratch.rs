@@ -3,12 +3,13 @@
 //! stores share: the test servers' URLs, names no other test process uses,
 //! and a SQL server's scratch databases ([`ScratchDb`]).
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::io::Write;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sqlx::{Connection, Executor, Row};
 
@@ -80,10 +81,16 @@ macro_rules! or_skip {
 }
 pub(crate) use or_skip;
 
+/// Whether this is the first time `what` is asked for in this process.
+fn first_time(what: String) -> bool {
+    static DONE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    DONE.lock().unwrap_or_else(|e| e.into_inner()).insert(what)
+}
+
 /// The URL of a test server from the variable `var`, or `None` (after saying
-/// once, through `said`, that `engine`'s tests are skipped and that `start`
-/// starts one). Panics under `CI=true`, where a missing server is a failure.
-pub fn test_server_url(var: &str, engine: &str, start: &str, said: &AtomicBool) -> Option<String> {
+/// once that `engine`'s tests are skipped and that `start` starts one).
+/// Panics under `CI=true`, where a missing server is a failure.
+pub fn test_server_url(var: &str, engine: &str, start: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
@@ -92,7 +99,7 @@ pub fn test_server_url(var: &str, engine: &str, start: &str, said: &AtomicBool) 
                     "{var} is missing: under CI the {engine} tests must run; start a server ({start}) and set {var} to its URL"
                 );
             }
-            if !said.swap(true, Ordering::SeqCst) {
+            if first_time(format!("say {var}")) {
                 // Straight to stderr: the test harness captures eprintln!.
                 let _ = writeln!(
                     std::io::stderr(),
@@ -138,15 +145,11 @@ pub struct ServerDbs {
     pub list: &'static str,
     pub create: fn(&str) -> String,
     pub drop: fn(&str) -> String,
-    /// Whether the tests were said to be skipped.
-    pub said: AtomicBool,
-    /// Whether databases left over were dropped (once per process).
-    pub swept: AtomicBool,
 }
 
 impl ServerDbs {
     pub fn server_url(&self) -> Option<String> {
-        test_server_url(self.var, self.engine, self.start, &self.said)
+        test_server_url(self.var, self.engine, self.start)
     }
 }
 
@@ -173,7 +176,7 @@ impl Choice {
 /// engine's stores on them.
 pub trait ScratchServer: Connection {
     type Engine: Engine + 'static;
-    fn dbs() -> &'static ServerDbs;
+    const DBS: ServerDbs;
     /// Opens a store on the database at `url` as `choice` says.
     fn open(
         url: String,
@@ -199,13 +202,14 @@ where
 {
     /// A new database, or `None` without a server.
     pub async fn create() -> Option<Self> {
-        let dbs = C::dbs();
+        let dbs = C::DBS;
         let server = dbs.server_url()?;
         let name = unique_name(DB_PREFIX);
         let mut admin = C::connect(&server)
             .await
             .unwrap_or_else(|e| panic!("connect to {}: {e}", dbs.var));
-        if !dbs.swept.swap(true, Ordering::SeqCst) {
+        // what failed tests of ended processes left, once per process
+        if first_time(format!("sweep {}", dbs.var)) {
             let stale = admin
                 .fetch_all(dbs.list)
                 .await
@@ -240,7 +244,7 @@ where
     }
 
     pub async fn finish(self) {
-        let dbs = C::dbs();
+        let dbs = C::DBS;
         let mut admin = C::connect(&self.server)
             .await
             .unwrap_or_else(|e| panic!("connect to {}: {e}", dbs.var));

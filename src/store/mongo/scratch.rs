@@ -5,7 +5,6 @@
 //! end. Without the variable the tests pass after saying they were skipped,
 //! except under `CI=true`, where they fail.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use mongodb::bson::Document;
@@ -19,8 +18,7 @@ pub(crate) const URL_VAR: &str = "EVTSTORE_TEST_MONGO_URL";
 /// The server URL, or `None` (after saying so once) when the tests are to be
 /// skipped. Panics under CI, where a missing server is a failure.
 pub(crate) fn server_url() -> Option<String> {
-    static SAID: AtomicBool = AtomicBool::new(false);
-    test_server_url(URL_VAR, "MongoDB", "scripts/ferretdb.sh start", &SAID)
+    test_server_url(URL_VAR, "MongoDB", "scripts/ferretdb.sh start")
 }
 
 /// A database made for one test and dropped by [`ScratchDb::finish`].

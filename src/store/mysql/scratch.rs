@@ -5,7 +5,6 @@
 //! after saying they were skipped, except under `CI=true`, where they fail.
 
 use std::future::Future;
-use std::sync::atomic::AtomicBool;
 
 use sqlx::mysql::MySqlConnection;
 
@@ -16,19 +15,14 @@ use crate::store::scratch::{Choice, Scratch, ScratchServer, ServerDbs};
 impl ScratchServer for MySqlConnection {
     type Engine = MysqlEngine;
 
-    fn dbs() -> &'static ServerDbs {
-        static DBS: ServerDbs = ServerDbs {
+    const DBS: ServerDbs = ServerDbs {
         var: "EVTSTORE_TEST_MYSQL_URL",
         engine: "MySQL",
         start: "scripts/mariadb.sh start",
         list: "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'evtstore\\_rs\\_t\\_%'",
         create: |name| format!("CREATE DATABASE `{name}` DEFAULT CHARSET utf8mb4"),
         drop: |name| format!("DROP DATABASE IF EXISTS `{name}`"),
-        said: AtomicBool::new(false),
-        swept: AtomicBool::new(false),
-        };
-        &DBS
-    }
+    };
 
     fn open(
         url: String,

@@ -4,7 +4,6 @@
 //! prints it). Without them the tests pass after saying they were skipped,
 //! except under `CI=true`, where they fail.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::packstream::Value;
@@ -22,12 +21,11 @@ pub(crate) const SERVERS: [(&str, &str); 3] = [
 /// The URLs of the servers that run, each with its name. Panics under CI
 /// when one is missing.
 pub(crate) fn server_urls() -> Vec<(String, &'static str)> {
-    static SAID: [AtomicBool; 3] = [const { AtomicBool::new(false) }; 3];
     let mut urls = Vec::new();
-    for ((var, name), said) in SERVERS.into_iter().zip(&SAID) {
+    for (var, name) in SERVERS {
         let version = &name[6..];
         let start = format!("scripts/neo4j.sh start {version}");
-        if let Some(url) = test_server_url(var, &format!("Neo4j {version}"), &start, said) {
+        if let Some(url) = test_server_url(var, &format!("Neo4j {version}"), &start) {
             urls.push((url, name));
         }
     }

@@ -5,7 +5,6 @@
 //! saying they were skipped, except under `CI=true`, where they fail.
 
 use std::future::Future;
-use std::sync::atomic::AtomicBool;
 
 use sqlx::PgConnection;
 
@@ -18,20 +17,14 @@ pub(crate) const URL_VAR: &str = "EVTSTORE_TEST_PG_URL";
 impl ScratchServer for PgConnection {
     type Engine = PostgresEngine;
 
-    fn dbs() -> &'static ServerDbs {
-        static DBS: ServerDbs = ServerDbs {
-            var: URL_VAR,
-            engine: "PostgreSQL",
-            start: "scripts/postgres.sh start",
-            list:
-                "SELECT datname::text FROM pg_database WHERE datname LIKE 'evtstore\\_rs\\_t\\_%'",
-            create: |name| format!("CREATE DATABASE \"{name}\""),
-            drop: |name| format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            said: AtomicBool::new(false),
-            swept: AtomicBool::new(false),
-        };
-        &DBS
-    }
+    const DBS: ServerDbs = ServerDbs {
+        var: URL_VAR,
+        engine: "PostgreSQL",
+        start: "scripts/postgres.sh start",
+        list: "SELECT datname::text FROM pg_database WHERE datname LIKE 'evtstore\\_rs\\_t\\_%'",
+        create: |name| format!("CREATE DATABASE \"{name}\""),
+        drop: |name| format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    };
 
     fn open(
         url: String,
@@ -49,7 +42,7 @@ impl ScratchServer for PgConnection {
 /// The server URL, or `None` (after saying so once) when the tests are to be
 /// skipped. Panics under CI, where a missing server is a failure.
 pub(crate) fn server_url() -> Option<String> {
-    PgConnection::dbs().server_url()
+    PgConnection::DBS.server_url()
 }
 
 pub(crate) type ScratchDb = crate::store::scratch::ScratchDb<PgConnection>;
