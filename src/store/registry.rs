@@ -34,9 +34,12 @@ pub struct StoreOptions {
     pub neo4j: Option<Neo4jOptions>,
 }
 
-type Opening = Pin<Box<dyn Future<Output = Result<Arc<dyn Engine>>> + Send>>;
+/// A store being opened.
+pub type Opening = Pin<Box<dyn Future<Output = Result<Arc<dyn Engine>>> + Send>>;
 
-fn opening<E: Engine + 'static>(open: impl Future<Output = Result<E>> + Send + 'static) -> Opening {
+pub fn opening<E: Engine + 'static>(
+    open: impl Future<Output = Result<E>> + Send + 'static,
+) -> Opening {
     Box::pin(async move { Ok(Arc::new(open.await?) as Arc<dyn Engine>) })
 }
 

@@ -14,10 +14,8 @@ use std::sync::{Arc, Mutex};
 use sqlx::{Connection, Executor, Row};
 
 use crate::error::Result;
+use crate::store::registry::{opening, Opening};
 use crate::store::{Engine, Tables};
-
-/// A store being opened.
-pub type Opening = Pin<Box<dyn Future<Output = Result<Arc<dyn Engine>>> + Send>>;
 
 /// Opens a store on given events and bookmarks table names.
 pub type OpenOn = Box<dyn Fn(&str, &str) -> Opening + Send + Sync>;
@@ -62,10 +60,7 @@ where
     E: Engine + 'static,
     F: Future<Output = Result<E>> + Send + 'static,
 {
-    Box::new(move |events, bookmarks| {
-        let opening = open(events.to_string(), bookmarks.to_string());
-        Box::pin(async move { Ok(Arc::new(opening.await?) as Arc<dyn Engine>) })
-    })
+    Box::new(move |events, bookmarks| opening(open(events.to_string(), bookmarks.to_string())))
 }
 
 /// The value of `$e`, an `Option`, or a return from the test: its server is
