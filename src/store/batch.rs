@@ -88,9 +88,20 @@ fn push_opt_str(out: &mut String, v: Option<&str>) {
     }
 }
 
-/// Appends one stored event as a JSON object (the `StoreEvent` shape with
-/// `timestamp` in epoch ms). The event text is copied as is.
-pub fn write_event(out: &mut String, ev: &EventRef<'_>) {
+/// One stored event as a JSON object (the `StoreEvent` shape with
+/// `timestamp` in epoch ms; `lastEvent`'s answer). The event text is copied
+/// as is.
+pub fn event_json(ev: &EventRef<'_>) -> String {
+    let mut out = String::with_capacity(
+        96 + ev.stream.map_or(0, str::len)
+            + ev.aggregate_id.map_or(0, str::len)
+            + ev.event.map_or(0, str::len),
+    );
+    write_event(&mut out, ev);
+    out
+}
+
+fn write_event(out: &mut String, ev: &EventRef<'_>) {
     out.push_str("{\"stream\":");
     push_opt_str(out, ev.stream);
     out.push_str(",\"aggregateId\":");
@@ -293,6 +304,30 @@ pub fn rows_to_json<R>(
     Ok((columns.finish(), max))
 }
 
+/// [`rows_to_json`] for rows as a SQL server sends them: each is turned
+/// into JSON as it arrives, so a large read never holds all of its rows at
+/// once, and the numbers are copied out on the way. The outer error is the
+/// connection's (the read may be run again on another one); the inner one
+/// is a row that is no event, which is the read's answer.
+pub async fn stream_to_json<R>(
+    mut rows: impl futures_util::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
+    names: bool,
+    event_ref: impl for<'r> Fn(&'r R) -> Result<EventRef<'r>>,
+) -> std::result::Result<Result<(EventBatch, i64)>, sqlx::Error> {
+    use futures_util::TryStreamExt;
+    let mut columns = EventColumns::new(64, 64 * 64, names);
+    let mut max = 0;
+    while let Some(row) = rows.try_next().await? {
+        let ev = match event_ref(&row) {
+            Ok(ev) => ev,
+            Err(e) => return Ok(Err(e)),
+        };
+        max = max.max(ev.position);
+        columns.push(&ev);
+    }
+    Ok(Ok((columns.finish(), max)))
+}
+
 /// One row of whole events, its columns in the order position, version,
 /// timestamp, event, then stream and aggregate id unless the read was of one
 /// aggregate (the SELECTs of both SQL engines), checking that the stored
@@ -353,11 +388,6 @@ pub fn check_stored_event(
         }
         _ => Ok(()),
     }
-}
-
-/// Rough size of an event's JSON, for buffer capacity.
-pub fn approx_len(stream: &str, aggregate_id: &str, event: &str) -> usize {
-    96 + stream.len() + aggregate_id.len() + event.len()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::Connection;
 
 use crate::error::StoreError;
+use crate::store::server::Target;
 
 /// How long an operation waits for a free connection of the pool.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -63,55 +64,76 @@ pub(crate) use retrying;
 pub enum AcquireError {
     Closed,
     TimedOut,
-    ConnectTimedOut(Duration),
-    Connect(sqlx::Error),
+    Connect(ConnectError),
 }
 
-/// Where a server engine's pool connects, for its messages.
-pub struct Server<'a> {
-    /// "PostgreSQL", "MySQL"
-    pub engine: &'static str,
-    /// `postgres://user@host:port/database`, never with the password
-    pub location: &'a str,
-    /// `host:port` or the socket
-    pub server: &'a str,
-    pub user: &'a str,
-    /// What reopens a closed store, for `STORE_CLOSED`.
-    pub reopen: &'static str,
+/// Why a new connection could not be opened.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// No answer within the connect timeout.
+    TimedOut(Duration),
+    Failed(sqlx::Error),
+}
+
+/// Opens one connection, within `limit` when there is one.
+pub async fn connect<C: Connection>(
+    options: &C::Options,
+    limit: Option<Duration>,
+) -> std::result::Result<C, ConnectError> {
+    let connect = C::connect_with(options);
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, connect)
+            .await
+            .map_err(|_| ConnectError::TimedOut(limit))?,
+        None => connect.await,
+    }
+    .map_err(ConnectError::Failed)
+}
+
+impl ConnectError {
+    /// What the user is told; a failure the server or the network reported
+    /// is classified by the engine's `connect_error`.
+    pub fn into_store_error<O>(
+        self,
+        target: &Target<O>,
+        connect_error: impl FnOnce(sqlx::Error) -> StoreError,
+    ) -> StoreError {
+        match self {
+            ConnectError::TimedOut(limit) => target.cannot_connect(
+                format!(
+                    "no answer within {} s: check the host and port, and that no firewall drops the connection",
+                    limit.as_secs_f64()
+                ),
+                false,
+            ),
+            ConnectError::Failed(e) => connect_error(e),
+        }
+    }
 }
 
 impl AcquireError {
-    /// What the user is told when no connection could be had; a failed
-    /// connection attempt is classified by the engine's `connect_error`.
-    pub fn into_store_error(
+    /// What the user is told when no connection could be had (`reopen`:
+    /// what reopens a closed store, `max`: the pool's size).
+    pub fn into_store_error<O>(
         self,
-        at: Server<'_>,
+        target: &Target<O>,
+        reopen: &'static str,
         max: usize,
         connect_error: impl FnOnce(sqlx::Error) -> StoreError,
     ) -> StoreError {
         match self {
             AcquireError::Closed => StoreError::StoreClosed {
-                location: at.location.to_string(),
-                reopen: at.reopen,
+                location: target.location(),
+                reopen,
             },
             AcquireError::TimedOut => StoreError::Timeout {
-                location: at.location.to_string(),
+                location: target.location(),
                 reason: format!(
                     "no connection of the pool became free within {} s: all {max} of them stayed busy (raise maxConnections, or look for slow statements)",
                     ACQUIRE_TIMEOUT.as_secs()
                 ),
             },
-            AcquireError::ConnectTimedOut(limit) => StoreError::CannotConnect {
-                engine: at.engine,
-                tls: false,
-                server: at.server.to_string(),
-                user: at.user.to_string(),
-                reason: format!(
-                    "no answer within {} s: check the host and port, and that no firewall drops the connection",
-                    limit.as_secs_f64()
-                ),
-            },
-            AcquireError::Connect(e) => connect_error(e),
+            AcquireError::Connect(e) => e.into_store_error(target, connect_error),
         }
     }
 }
@@ -173,16 +195,9 @@ impl<C: Connection + 'static> Conns<C> {
         let idle = self.idle().pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => {
-                let connect = C::connect_with(&self.options);
-                match self.connect_timeout {
-                    Some(limit) => tokio::time::timeout(limit, connect)
-                        .await
-                        .map_err(|_| AcquireError::ConnectTimedOut(limit))?,
-                    None => connect.await,
-                }
-                .map_err(AcquireError::Connect)?
-            }
+            None => connect(&self.options, self.connect_timeout)
+                .await
+                .map_err(AcquireError::Connect)?,
         };
         Ok(ConnGuard {
             conns: self,

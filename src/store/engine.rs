@@ -47,6 +47,16 @@ pub struct Wakeups {
     pub probe_every: Option<Duration>,
 }
 
+impl Wakeups {
+    /// An engine without notifications: a waiter probes this often.
+    pub const fn probing(every: Duration) -> Wakeups {
+        Wakeups {
+            notified: false,
+            probe_every: Some(every),
+        }
+    }
+}
+
 /// One storage engine. Every method is atomic on its own; `append` is
 /// version-checked: it stores all of its events or none.
 #[async_trait]

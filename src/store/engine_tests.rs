@@ -1,6 +1,8 @@
 //! One behaviour suite, written once and run against every engine through
-//! the `Engine` trait, plus SQLite-specific checks (timestamps written by
-//! other programs, missing tables, the knex layout of evtstore 12.0.1).
+//! the `Engine` trait (each registered scratch store of
+//! `registry::scratch_engines`), plus memory- and SQLite-specific checks
+//! (timestamps written by other programs, the knex layout of evtstore
+//! 12.0.1, ...).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,6 +13,7 @@ use super::batch::decode_events;
 use super::input::{parse_new_events, to_first_version};
 use super::memory::json::MemoryJsonEngine;
 use super::memory::MemoryEngine;
+use super::scratch::{Scratch, Unmigrated};
 use super::sqlite::scratch::{open_sqlite, remove_db, temp_db};
 use super::sqlite::{SqliteEngine, SqliteOptions};
 use super::{Engine, EventBatch, NewEvent, StoredEvent, Tables};
@@ -132,6 +135,32 @@ pub(crate) async fn race_readers_and_writers(engine: Store) -> (Vec<i64>, Vec<i6
     let all = positions(&all_events(&store, &["race"]).await);
     assert_eq!(all.len(), WRITERS * EACH as usize);
     (seen, all)
+}
+
+/// Shows that [`a_reader_never_skips_an_event_under_concurrent_appends`]
+/// can fail: on an engine made to append without its lock, runs the race
+/// (after `empty` empties the events table) until the reader skips events,
+/// for at most 20 rounds. Returns how many it skipped, 0 for none, and says
+/// so on stderr; the caller asserts once it has cleaned up.
+pub(crate) async fn skipped_without_the_lock<F: std::future::Future<Output = ()>>(
+    engine: Store,
+    empty: impl Fn() -> F,
+) -> usize {
+    const ROUNDS: usize = 20;
+    let mut skipped = 0;
+    let mut rounds = 0;
+    while rounds < ROUNDS && skipped == 0 {
+        rounds += 1;
+        empty().await;
+        let (seen, all) = race_readers_and_writers(engine.clone()).await;
+        skipped = all.iter().filter(|p| !seen.contains(p)).count();
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "{} without the lock: round {rounds} skipped {skipped} events",
+        engine.name()
+    );
+    skipped
 }
 
 // --- the behaviours --------------------------------------------------------
@@ -475,6 +504,115 @@ async fn concurrent_appends_to_one_aggregate_cannot_both_win(store: Store) {
     );
 }
 
+/// The promise of the shared head and the engines' locks: a reader that
+/// reads on from the last position it read never skips an event, however
+/// the appends of concurrent writers commit.
+async fn a_reader_never_skips_an_event_under_concurrent_appends(store: Store) {
+    let (seen, all) = race_readers_and_writers(store).await;
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "read out of order");
+    assert_eq!(seen, all, "the reader skipped events");
+}
+
+/// Ids and streams are compared exactly: a case-insensitive collation (a
+/// MySQL default) would make "ABC" a version conflict of "abc".
+async fn ids_and_streams_are_case_sensitive(store: Store) {
+    append(&store, "s", "abc", 1, &["lower"])
+        .await
+        .expect("append");
+    append(&store, "s", "ABC", 1, &["upper"])
+        .await
+        .expect("another aggregate, not a conflict");
+    append(&store, "S", "abc", 1, &["other stream"])
+        .await
+        .expect("another stream, not a conflict");
+    let of = parse(&store.events_for("s", "abc", None).await.expect("read"));
+    assert_eq!(of.len(), 1);
+    assert_eq!(of[0].event["type"], "lower");
+    assert_eq!(all_events(&store, &["S"]).await.len(), 1);
+    store.set_bookmark("h", 1).await.expect("set");
+    assert_eq!(store.get_bookmark("H").await.expect("get"), 0);
+}
+
+/// migrate() is idempotent: run again over tables in use it keeps their
+/// events, bookmarks, version check and positions.
+async fn migrating_again_keeps_events_bookmarks_and_positions(store: Store) {
+    let first = append(&store, "s", "a", 1, &["x", "y"])
+        .await
+        .expect("append");
+    store.set_bookmark("h", first[1]).await.expect("bookmark");
+    store.migrate(Tables::BOTH).await.expect("again");
+    store.migrate(Tables::BOTH).await.expect("and again");
+    assert_eq!(all_events(&store, &["s"]).await.len(), 2);
+    assert_eq!(store.get_bookmark("h").await.expect("get"), first[1]);
+    let err = append(&store, "s", "a", 2, &["dup"])
+        .await
+        .expect_err("still checked");
+    assert_eq!(err.code(), "VERSION_CONFLICT", "{err}");
+    let next = append(&store, "s", "a", 3, &["z"]).await.expect("append");
+    assert!(next[0] > first[1], "{next:?} after {first:?}");
+}
+
+/// A store on tables nobody migrated: where the engine needs them made,
+/// every operation that needs one says `MISSING_TABLE`, naming it and the
+/// database (never a version conflict, nothing stored); where it needs no
+/// migrate, the store simply works.
+async fn tables_never_migrated_are_missing_not_conflicts(scratch: &Scratch) {
+    let (events, bookmarks) = &scratch.unused;
+    let store = (scratch.open_on)(events, bookmarks).await.expect("open");
+    let missing = |err: StoreError, table: &str, location: &str| {
+        assert_eq!(err.code(), "MISSING_TABLE", "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("table \"{table}\"")), "{msg}");
+        assert!(
+            msg.contains(&format!(" does not exist in {location}")),
+            "{msg}"
+        );
+        assert!(msg.contains("run migrate() first"), "{msg}");
+    };
+    let streams = strings(&["s"]);
+    match &scratch.unmigrated {
+        Unmigrated::Refused { location } => {
+            let err = append(&store, "s", "a", 1, &["x"]).await;
+            missing(err.expect_err("append"), events, location);
+            for err in [
+                store.events_from(&streams, 0, None).await.err(),
+                store.events_for("s", "a", None).await.err(),
+                store.last_event(&streams, Some("a")).await.err(),
+            ] {
+                missing(err.expect("a read"), events, location);
+            }
+            let err = store.get_bookmark("b").await.expect_err("get");
+            missing(err, bookmarks, location);
+            let err = store.set_bookmark("b", 1).await.expect_err("set");
+            missing(err, bookmarks, location);
+        }
+        Unmigrated::AppendsRefused { location } => {
+            let err = append(&store, "s", "a", 1, &["x"]).await;
+            missing(err.expect_err("append"), events, location);
+            assert!(store
+                .events_from(&streams, 0, None)
+                .await
+                .expect("read")
+                .is_empty());
+            assert!(store
+                .events_for("s", "a", None)
+                .await
+                .expect("read")
+                .is_empty());
+            assert_eq!(store.last_event(&streams, None).await, Ok(None));
+            assert_eq!(store.get_bookmark("b").await, Ok(0));
+        }
+        Unmigrated::Works => {
+            assert_eq!(store.max_position().await, Ok(0));
+            assert_eq!(append(&store, "s", "a", 1, &["x"]).await, Ok(vec![1]));
+            let err = append(&store, "s", "a", 1, &["y"]).await;
+            assert_eq!(err.expect_err("conflict").code(), "VERSION_CONFLICT");
+            assert_eq!(append(&store, "s", "a", 2, &["y"]).await, Ok(vec![2]));
+        }
+    }
+    store.close().await;
+}
+
 /// Says which engine a behaviour failed on: the suite runs each behaviour
 /// on every registered engine in turn.
 struct OnEngine(&'static str);
@@ -489,16 +627,29 @@ impl Drop for OnEngine {
 
 /// One test per behaviour, run on every engine of
 /// [`crate::store::registry::scratch_engines`]: a new engine is tested by
-/// registering it there, not by editing this suite.
+/// registering it there, not by editing this suite. A behaviour takes the
+/// scratch's store, or (after `scratch:`) the whole [`Scratch`], for more
+/// stores on the same database.
 macro_rules! for_each_engine {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident),* ; scratch: $($scratch_name:ident),* $(,)?) => {
         mod on_every_engine {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     for scratch in crate::store::registry::scratch_engines().await {
                         let on = super::OnEngine(scratch.name);
-                        super::$name(scratch.engine).await;
+                        super::$name(scratch.engine.clone()).await;
+                        scratch.finish.await;
+                        drop(on);
+                    }
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scratch_name() {
+                    for scratch in crate::store::registry::scratch_engines().await {
+                        let on = super::OnEngine(scratch.name);
+                        super::$scratch_name(&scratch).await;
                         scratch.finish.await;
                         drop(on);
                     }
@@ -518,6 +669,10 @@ for_each_engine!(
     keeps_bookmarks,
     bad_input_changes_nothing,
     concurrent_appends_to_one_aggregate_cannot_both_win,
+    a_reader_never_skips_an_event_under_concurrent_appends,
+    ids_and_streams_are_case_sensitive,
+    migrating_again_keeps_events_bookmarks_and_positions;
+    scratch: tables_never_migrated_are_missing_not_conflicts,
 );
 
 // --- memory specifics ---------------------------------------------------------
@@ -560,29 +715,6 @@ fn memory_reads_one_stream_among_many_without_scanning_the_store() {
 }
 
 // --- SQLite specifics ---------------------------------------------------------
-
-#[tokio::test]
-async fn sqlite_reports_a_missing_table_and_not_a_conflict() {
-    let path = temp_db("missing");
-    let engine = open_sqlite(&path).await;
-    let store: Store = Arc::new(engine);
-    let err = append(&store, "s", "a", 1, &["x"])
-        .await
-        .expect_err("no table");
-    assert_eq!(err.code(), "MISSING_TABLE");
-    let msg = err.to_string();
-    assert!(msg.contains("table \"events\" does not exist in "), "{msg}");
-    assert!(msg.contains("run migrate() first"), "{msg}");
-    let err = store
-        .events_from(&strings(&["s"]), 0, None)
-        .await
-        .expect_err("no table");
-    assert_eq!(err.code(), "MISSING_TABLE");
-    let err = store.get_bookmark("b").await.expect_err("no table");
-    assert_eq!(err.code(), "MISSING_TABLE");
-    assert!(err.to_string().contains("\"bookmarks\""));
-    remove_db(&path);
-}
 
 #[tokio::test]
 async fn sqlite_rejects_bad_names_and_files() {

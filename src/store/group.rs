@@ -12,6 +12,52 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
+use crate::error::Result;
+use crate::store::NewEvent;
+
+/// An append waiting for its group (the request of the SQL engines' group
+/// commit): owned copies of what the caller passed.
+pub struct QueuedAppend {
+    pub stream: String,
+    pub aggregate_id: String,
+    pub first_version: i64,
+    pub timestamps: Vec<i64>,
+    pub texts: Vec<String>,
+}
+
+impl QueuedAppend {
+    pub fn new(
+        stream: &str,
+        aggregate_id: &str,
+        first_version: i64,
+        events: &[NewEvent<'_>],
+    ) -> Self {
+        QueuedAppend {
+            stream: stream.to_string(),
+            aggregate_id: aggregate_id.to_string(),
+            first_version,
+            timestamps: events.iter().map(|e| e.timestamp).collect(),
+            texts: events.iter().map(|e| e.event.to_string()).collect(),
+        }
+    }
+
+    pub fn events(&self) -> Vec<NewEvent<'_>> {
+        self.timestamps
+            .iter()
+            .zip(&self.texts)
+            .map(|(&timestamp, event)| NewEvent { timestamp, event })
+            .collect()
+    }
+
+    /// The version of its last event.
+    pub fn last_version(&self) -> i64 {
+        self.first_version + self.texts.len() as i64 - 1
+    }
+}
+
+/// A queued append, as the writer of its group holds it.
+pub type WaitingAppend = Waiting<QueuedAppend, Result<Vec<i64>>>;
+
 /// A request waiting in the queue, and how to answer it.
 pub struct Waiting<Req, Out> {
     pub request: Req,

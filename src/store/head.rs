@@ -7,10 +7,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
+
+use crate::store::shared::SharedMap;
 
 /// The highest position this process has seen committed to one database.
 /// It only ever grows.
@@ -51,6 +53,15 @@ impl Head {
     fn subscribe(&self) -> watch::Receiver<i64> {
         self.tx.subscribe()
     }
+}
+
+/// The head of one database and events table (`key`) of an engine: shared
+/// by every store of this process on it, so that an append through any of
+/// them wakes the handlers of all.
+pub fn shared_head(engine: &'static str, key: String) -> Arc<Head> {
+    static HEADS: LazyLock<SharedMap<(&'static str, String), Head>> =
+        LazyLock::new(SharedMap::default);
+    HEADS.get_or_make((engine, key), Head::new)
 }
 
 /// What a wait ended with.

@@ -20,8 +20,6 @@ pub struct NewEvent<'a> {
     pub event: &'a str,
 }
 
-/// A stored event as the engines hand it to [`write_event`]. Columns are
-
 #[derive(Deserialize)]
 struct IncomingEvent<'a> {
     timestamp: Option<f64>,

@@ -10,7 +10,12 @@ pub mod input;
 pub mod names;
 pub mod pem;
 pub mod registry;
+#[cfg(test)]
+pub mod scratch;
+pub mod server;
+pub mod shared;
 pub mod timestamp;
+pub mod version_key;
 
 pub mod memory;
 pub mod mongo;

@@ -1,4 +1,5 @@
-//! Table and collection names: what may be quoted into a statement.
+//! Table and collection names: what may be quoted into a statement, and
+//! the two names of a store.
 
 use crate::error::{Result, StoreError};
 use crate::store::batch::push_json_str;
@@ -33,6 +34,70 @@ pub fn validate_sqlite_table_name(name: &str, what: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Which of a store's two tables an operation works on (for
+/// `MISSING_TABLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Events,
+    Bookmarks,
+}
+
+/// How an engine names its events and bookmarks tables (or collections, or
+/// labels).
+pub struct Naming {
+    /// "tables", "collections" or "labels", for messages.
+    pub kind: &'static str,
+    /// Checks one name (`what`: "events" or "bookmarks").
+    pub validate: fn(&str, &str) -> Result<()>,
+    /// Whether names that differ only in case name one table (SQLite).
+    pub ignore_case: bool,
+}
+
+/// Tables of a SQL server, and Neo4j's labels (which are quoted the same).
+pub const TABLES: Naming = Naming {
+    kind: "tables",
+    validate: validate_table_name,
+    ignore_case: false,
+};
+
+pub const SQLITE_TABLES: Naming = Naming {
+    kind: "tables",
+    validate: validate_sqlite_table_name,
+    ignore_case: true,
+};
+
+pub const LABELS: Naming = Naming {
+    kind: "labels",
+    ..TABLES
+};
+
+impl Naming {
+    /// The events and bookmarks names of a store's options ("events" and
+    /// "bookmarks" unless given), each checked, and not one for both.
+    pub fn names(
+        &self,
+        events: Option<String>,
+        bookmarks: Option<String>,
+    ) -> Result<(String, String)> {
+        let events = events.unwrap_or_else(|| "events".to_string());
+        let bookmarks = bookmarks.unwrap_or_else(|| "bookmarks".to_string());
+        (self.validate)(&events, "events")?;
+        (self.validate)(&bookmarks, "bookmarks")?;
+        let same = if self.ignore_case {
+            events.eq_ignore_ascii_case(&bookmarks)
+        } else {
+            events == bookmarks
+        };
+        if same {
+            return Err(StoreError::InvalidName(format!(
+                "the events and bookmarks {} are both named \"{events}\": give them different names",
+                self.kind
+            )));
+        }
+        Ok((events, bookmarks))
+    }
 }
 
 fn quote(s: &str) -> String {
@@ -78,5 +143,22 @@ mod tests {
         }
         assert!(validate_table_name("sqlite_master", "events").is_ok());
         assert!(validate_table_name("a-b", "events").is_err());
+    }
+
+    #[test]
+    fn a_store_has_two_names() {
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            TABLES.names(None, None).expect("defaults"),
+            ("events".to_string(), "bookmarks".to_string())
+        );
+        assert!(TABLES.names(some("same"), some("SAME")).is_ok());
+        let err = SQLITE_TABLES
+            .names(some("same"), some("SAME"))
+            .expect_err("one table");
+        assert_eq!(err.code(), "INVALID_NAME");
+        let err = LABELS.names(some("x"), some("x")).expect_err("one label");
+        assert!(err.to_string().contains("labels are both named"), "{err}");
+        assert!(TABLES.names(some("a-b"), None).is_err());
     }
 }

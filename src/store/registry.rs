@@ -34,9 +34,12 @@ pub struct StoreOptions {
     pub neo4j: Option<Neo4jOptions>,
 }
 
-type Opening = Pin<Box<dyn Future<Output = Result<Arc<dyn Engine>>> + Send>>;
+/// A store being opened.
+pub type Opening = Pin<Box<dyn Future<Output = Result<Arc<dyn Engine>>> + Send>>;
 
-fn opening<E: Engine + 'static>(open: impl Future<Output = Result<E>> + Send + 'static) -> Opening {
+pub fn opening<E: Engine + 'static>(
+    open: impl Future<Output = Result<E>> + Send + 'static,
+) -> Opening {
     Box::pin(async move { Ok(Arc::new(open.await?) as Arc<dyn Engine>) })
 }
 
@@ -78,51 +81,10 @@ pub async fn open(options: StoreOptions) -> (&'static str, Result<Arc<dyn Engine
     }
 }
 
-/// The URL of a test server from the variable `var`, or `None` (after saying
-/// once that `engine`'s tests are skipped, and which `script` starts one).
-/// Panics under `CI=true`, where a missing server is a failure.
-#[cfg(test)]
-pub fn test_server_url(
-    var: &str,
-    engine: &str,
-    script: &str,
-    said: &std::sync::atomic::AtomicBool,
-) -> Option<String> {
-    use std::io::Write;
-    match std::env::var(var) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "{var} is missing: under CI the {engine} tests must run; start a server ({script} start) and set {var} to its URL"
-                );
-            }
-            if !said.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                // Straight to stderr: the test harness captures eprintln!.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "{engine} tests skipped: {var} is not set ({script} start prints a URL to set it to)"
-                );
-            }
-            None
-        }
-    }
-}
-
-/// A throw-away store of one registered engine, for the shared suites
-/// (test builds only).
-#[cfg(test)]
-pub struct Scratch {
-    pub name: &'static str,
-    pub engine: Arc<dyn Engine>,
-    /// Closes the store and removes what it made.
-    pub finish: Pin<Box<dyn Future<Output = ()> + Send>>,
-}
-
 /// A throw-away store of every registered engine (an engine whose test
 /// server is not running is left out, as its own tests say).
 #[cfg(test)]
-pub async fn scratch_engines() -> Vec<Scratch> {
+pub async fn scratch_engines() -> Vec<crate::store::scratch::Scratch> {
     let mut all = vec![
         crate::store::memory::json::scratch(),
         crate::store::sqlite::scratch::scratch().await,

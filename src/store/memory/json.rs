@@ -7,9 +7,9 @@ use async_trait::async_trait;
 
 use super::{Appended, Inner, MemoryEngine};
 use crate::error::{Result, StoreError};
-use crate::store::batch::{approx_len, write_event};
+use crate::store::batch::event_json;
 use crate::store::head::Head;
-use crate::store::registry::Scratch;
+use crate::store::scratch::{open_on, Scratch, Unmigrated};
 use crate::store::{Engine, EventBatch, EventColumns, EventRef, NewEvent, Tables, Wakeups};
 
 /// The index of [`MemoryEngine`] and, by position, each event's timestamp
@@ -128,14 +128,9 @@ impl Engine for MemoryJsonEngine {
     ) -> Result<Option<String>> {
         let payloads = self.payloads();
         let inner = self.index.lock();
-        Ok(inner.last_index(streams, aggregate_id).map(|i| {
-            let ev = event_ref(&inner, &payloads, i);
-            let stream = ev.stream.unwrap_or_default();
-            let id = ev.aggregate_id.unwrap_or_default();
-            let mut out = String::with_capacity(approx_len(stream, id, &payloads[i].1));
-            write_event(&mut out, &ev);
-            out
-        }))
+        Ok(inner
+            .last_index(streams, aggregate_id)
+            .map(|i| event_json(&event_ref(&inner, &payloads, i))))
     }
 
     async fn get_bookmark(&self, name: &str) -> Result<i64> {
@@ -167,6 +162,10 @@ pub(crate) fn scratch() -> Scratch {
     Scratch {
         name: "memory",
         engine: Arc::new(MemoryJsonEngine::new()),
+        // no database to share, no tables: a new empty store
+        open_on: open_on(|_, _| async { Ok(MemoryJsonEngine::new()) }),
+        unused: ("events".into(), "bookmarks".into()),
+        unmigrated: Unmigrated::Works,
         finish: Box::pin(async {}),
     }
 }

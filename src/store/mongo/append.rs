@@ -162,16 +162,7 @@ impl MongoEngine {
                 .is_ok_and(|found| found.is_some()),
         };
         if is_version {
-            let detail = if first == last {
-                format!("version {first} already exists")
-            } else {
-                format!("one of versions {first} to {last} already exists")
-            };
-            return StoreError::VersionConflict {
-                stream: stream.to_string(),
-                aggregate_id: aggregate_id.to_string(),
-                detail,
-            };
+            return StoreError::version_conflict(stream, aggregate_id, first, last);
         }
         self.db_error(err.clone())
     }
@@ -179,8 +170,8 @@ impl MongoEngine {
     /// Whether the named index is a unique one over stream, aggregateId and
     /// version (asked once per name).
     async fn is_version_index(&self, name: &str) -> bool {
-        if let Some(known) = self.lock_versions().get(name) {
-            return *known;
+        if let Some(known) = self.version_indexes.known(name) {
+            return known;
         }
         let Ok(indexes) = self.index_keys().await else {
             return name == VERSION_INDEX;
@@ -188,14 +179,7 @@ impl MongoEngine {
         let yes = indexes
             .iter()
             .any(|(n, keys, unique)| n == name && *unique && is_version_key(keys));
-        self.lock_versions().insert(name.to_string(), yes);
-        yes
-    }
-
-    fn lock_versions(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, bool>> {
-        self.version_indexes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.version_indexes.remember(name, yes)
     }
 
     /// Refuses to append before `migrate()` ran: without the version index
@@ -218,9 +202,7 @@ impl MongoEngine {
 
 /// The keys of a version index, in any order.
 pub(super) fn is_version_key(keys: &[String]) -> bool {
-    let mut keys = keys.to_vec();
-    keys.sort();
-    keys == ["aggregateId", "stream", "version"]
+    crate::store::version_key::is_version_key(keys, "aggregateId")
 }
 
 /// The largest document MongoDB stores.

@@ -14,9 +14,8 @@
 //! that died) is abandoned by the reader that finds it, so handlers never
 //! stall for ever.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,7 +25,9 @@ use mongodb::{Client, Collection};
 use napi_derive::napi;
 
 use crate::error::{Result, StoreError};
-use crate::store::head::Head;
+use crate::store::head::{shared_head, Head};
+use crate::store::names::Naming;
+use crate::store::version_key::VersionIndexes;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
 
 mod append;
@@ -85,8 +86,14 @@ pub struct MongoEngine {
     positions: positions::Positions,
     /// Whether a unique index (by name) is the one over (stream,
     /// aggregateId, version), asked once per index name.
-    version_indexes: Mutex<HashMap<String, bool>>,
+    version_indexes: VersionIndexes,
 }
+
+const COLLECTIONS: Naming = Naming {
+    kind: "collections",
+    validate: validate_collection_name,
+    ignore_case: false,
+};
 
 /// A collection name MongoDB takes: not empty, no `$` or NUL, not a
 /// system collection, and short enough for a namespace.
@@ -120,36 +127,11 @@ fn validate_database_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// One head per server, database and events collection in this process, so
-/// that an append through any store wakes the handlers of all of them.
-fn shared_head(key: String) -> Arc<Head> {
-    static HEADS: OnceLock<Mutex<HashMap<String, Weak<Head>>>> = OnceLock::new();
-    let mut heads = HEADS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(head) = heads.get(&key).and_then(Weak::upgrade) {
-        return head;
-    }
-    heads.retain(|_, h| h.strong_count() > 0);
-    let head = Arc::new(Head::new());
-    heads.insert(key, Arc::downgrade(&head));
-    head
-}
-
 impl MongoEngine {
     /// Parses the URL and makes the client (which connects lazily: the
     /// first operation reports a server that cannot be reached).
     pub async fn open(options: MongoOptions) -> Result<Self> {
-        let events_name = options.events.unwrap_or_else(|| "events".to_string());
-        let bookmarks_name = options.bookmarks.unwrap_or_else(|| "bookmarks".to_string());
-        validate_collection_name(&events_name, "events")?;
-        validate_collection_name(&bookmarks_name, "bookmarks")?;
-        if events_name == bookmarks_name {
-            return Err(StoreError::InvalidName(format!(
-                "the events and bookmarks collections are both named \"{events_name}\": give them different names"
-            )));
-        }
+        let (events_name, bookmarks_name) = COLLECTIONS.names(options.events, options.bookmarks)?;
         let abandon_after = match options.abandon_after_ms {
             None => DEFAULT_ABANDON_AFTER,
             Some(ms) if ms.is_finite() && (1.0..=86_400_000.0).contains(&ms) => {
@@ -195,7 +177,7 @@ impl MongoEngine {
         let db = client.database(&database);
         let counter_name = format!("{events_name}_positions");
         let location = format!("MongoDB {server}/{database}");
-        let head = shared_head(format!("{server}\0{database}\0{events_name}"));
+        let head = shared_head(ENGINE, format!("{server}\0{database}\0{events_name}"));
         Ok(MongoEngine {
             events: db.collection(&events_name),
             raw_events: db.collection(&events_name),
@@ -209,7 +191,7 @@ impl MongoEngine {
             closed: AtomicBool::new(false),
             migrated: AtomicBool::new(false),
             positions: positions::Positions::new(abandon_after),
-            version_indexes: Mutex::new(HashMap::new()),
+            version_indexes: VersionIndexes::default(),
         })
     }
 
@@ -331,10 +313,7 @@ impl Engine for MongoEngine {
     }
 
     fn wakeups(&self) -> Wakeups {
-        Wakeups {
-            notified: false,
-            probe_every: Some(PROBE_EVERY),
-        }
+        Wakeups::probing(PROBE_EVERY)
     }
 
     /// The settled frontier: the highest position below every claim still

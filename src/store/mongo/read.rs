@@ -6,7 +6,7 @@ use mongodb::bson::{doc, Bson, Document, RawBsonRef, RawDocument};
 use super::json::{push_document, push_value};
 use super::MongoEngine;
 use crate::error::{Result, StoreError};
-use crate::store::batch::{write_event, EventColumns, EventRef};
+use crate::store::batch::{event_json, EventColumns, EventRef};
 use crate::store::timestamp::parse_timestamp_text;
 use crate::store::EventBatch;
 
@@ -131,9 +131,7 @@ impl MongoEngine {
             return Ok(None);
         }
         let row = Row::read(cursor.current(), true, &self.location)?;
-        let mut out = String::with_capacity(256);
-        write_event(&mut out, &row.event_ref());
-        Ok(Some(out))
+        Ok(Some(event_json(&row.event_ref())))
     }
 
     async fn collect(

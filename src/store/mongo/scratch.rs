@@ -5,14 +5,12 @@
 //! end. Without the variable the tests pass after saying they were skipped,
 //! except under `CI=true`, where they fail.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use mongodb::bson::Document;
 
 use crate::store::mongo::{MongoEngine, MongoOptions};
-use crate::store::registry::Scratch;
+use crate::store::scratch::{open_on, test_server_url, unique_name, Scratch, Unmigrated};
 use crate::store::{Engine, Tables};
 
 pub(crate) const URL_VAR: &str = "EVTSTORE_TEST_MONGO_URL";
@@ -20,24 +18,7 @@ pub(crate) const URL_VAR: &str = "EVTSTORE_TEST_MONGO_URL";
 /// The server URL, or `None` (after saying so once) when the tests are to be
 /// skipped. Panics under CI, where a missing server is a failure.
 pub(crate) fn server_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "{URL_VAR} is missing: under CI the MongoDB tests must run; start a server (scripts/ferretdb.sh start) and set {URL_VAR} to its URL"
-                );
-            }
-            static SAID: AtomicBool = AtomicBool::new(false);
-            if !SAID.swap(true, Ordering::SeqCst) {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "MongoDB tests skipped: {URL_VAR} is not set (scripts/ferretdb.sh start prints a URL to set it to)"
-                );
-            }
-            None
-        }
-    }
+    test_server_url(URL_VAR, "MongoDB", "scripts/ferretdb.sh start")
 }
 
 /// A database made for one test and dropped by [`ScratchDb::finish`].
@@ -50,12 +31,7 @@ pub(crate) struct ScratchDb {
 impl ScratchDb {
     pub(crate) async fn create() -> Option<ScratchDb> {
         let url = server_url()?;
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "evtstore_rs_t_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
+        let name = unique_name("evtstore_rs_t");
         let client = mongodb::Client::with_uri_str(&url)
             .await
             .expect("EVTSTORE_TEST_MONGO_URL is a MongoDB url");
@@ -96,9 +72,23 @@ impl ScratchDb {
 pub(crate) async fn scratch() -> Option<Scratch> {
     let db = ScratchDb::create().await?;
     let engine = db.open_migrated().await;
+    let (url, database) = (db.url.clone(), db.name.clone());
     Some(Scratch {
         name: "mongo",
         engine: engine.clone(),
+        open_on: open_on(move |events, bookmarks| {
+            MongoEngine::open(MongoOptions {
+                url: url.clone(),
+                database: Some(database.clone()),
+                events: Some(events),
+                bookmarks: Some(bookmarks),
+                ..Default::default()
+            })
+        }),
+        unused: ("ev".into(), "bm".into()),
+        unmigrated: Unmigrated::AppendsRefused {
+            location: "MongoDB ".into(),
+        },
         finish: Box::pin(async move {
             engine.close().await;
             db.finish().await;

@@ -11,6 +11,7 @@ use super::{MongoEngine, MongoOptions};
 use crate::error::StoreError;
 use crate::store::batch::decode_events;
 use crate::store::input::parse_new_events;
+use crate::store::scratch::or_skip;
 use crate::store::{Engine, StoredEvent, Tables};
 
 async fn append(
@@ -41,17 +42,9 @@ fn positions(events: &[StoredEvent]) -> Vec<i64> {
     events.iter().map(|e| e.position).collect()
 }
 
-macro_rules! with_db {
-    ($db:ident) => {
-        let Some($db) = ScratchDb::create().await else {
-            return;
-        };
-    };
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongo_a_partly_inserted_append_is_removed_and_is_a_version_conflict() {
-    with_db!(db);
+    let db = or_skip!(ScratchDb::create().await);
     let store = db.open_migrated().await;
     assert_eq!(append(&store, "s", "a", 1, &["a1"]).await, Ok(vec![1]));
     // another program stored version 3 (a position of its own, far off)
@@ -96,7 +89,7 @@ async fn mongo_a_partly_inserted_append_is_removed_and_is_a_version_conflict() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongo_readers_hold_at_a_range_in_flight_then_abandon_it() {
-    with_db!(db);
+    let db = or_skip!(ScratchDb::create().await);
     let bound = Duration::from_millis(400);
     let writer = db.open_migrated().await;
     let reader = db
@@ -155,7 +148,7 @@ async fn mongo_readers_hold_at_a_range_in_flight_then_abandon_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongo_migrate_turns_evtstore_timestamps_into_ordered_integers_once() {
-    with_db!(db);
+    let db = or_skip!(ScratchDb::create().await);
     let events = db.collection("events");
     let ts = |t: u32, i: u32| Timestamp {
         time: t,

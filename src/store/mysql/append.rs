@@ -13,7 +13,7 @@ use super::MysqlEngine;
 use crate::error::{Result, StoreError};
 use crate::store::batch::push_json_str;
 use crate::store::conns::{retrying, MAX_ATTEMPTS};
-use crate::store::group::Waiting;
+use crate::store::group::WaitingAppend;
 use crate::store::NewEvent;
 
 /// Most appends, and most events, one group writes (the rest wait for the
@@ -22,42 +22,6 @@ const GROUP_MAX_APPENDS: usize = 500;
 const GROUP_MAX_EVENTS: usize = 5_000;
 /// Seconds an append waits for the append lock before it gives up.
 const LOCK_WAIT_SECS: i64 = 30;
-
-/// An append waiting for its group: owned copies of what the caller passed.
-pub(super) struct QueuedAppend {
-    stream: String,
-    aggregate_id: String,
-    first_version: i64,
-    timestamps: Vec<i64>,
-    texts: Vec<String>,
-}
-
-impl QueuedAppend {
-    pub(super) fn new(
-        stream: &str,
-        aggregate_id: &str,
-        first_version: i64,
-        events: &[NewEvent<'_>],
-    ) -> Self {
-        QueuedAppend {
-            stream: stream.to_string(),
-            aggregate_id: aggregate_id.to_string(),
-            first_version,
-            timestamps: events.iter().map(|e| e.timestamp).collect(),
-            texts: events.iter().map(|e| e.event.to_string()).collect(),
-        }
-    }
-
-    fn events(&self) -> Vec<NewEvent<'_>> {
-        self.timestamps
-            .iter()
-            .zip(&self.texts)
-            .map(|(&timestamp, event)| NewEvent { timestamp, event })
-            .collect()
-    }
-}
-
-type WaitingAppend = Waiting<QueuedAppend, Result<Vec<i64>>>;
 
 /// What a timestamp column keeps of epoch ms `ms`: all of it, or (evtstore's
 /// DATETIME) whole seconds, cut here so that MySQL (which would round) and
@@ -495,7 +459,7 @@ impl MysqlEngine {
                     going.retain(|&i| {
                         let r = &taken[i].request;
                         if stored.contains(&(r.stream.clone(), r.aggregate_id.clone())) {
-                            let last = r.first_version + r.texts.len() as i64 - 1;
+                            let last = r.last_version();
                             results[i] = Some(Err(StoreError::version_conflict(
                                 &r.stream,
                                 &r.aggregate_id,

@@ -2,17 +2,13 @@
 
 use sqlx::mysql::{MySqlConnection, MySqlDatabaseError};
 
-use super::options::{connect_error, ENGINE};
+use super::options::connect_error;
 use super::MysqlEngine;
 use crate::error::StoreError;
-use crate::store::conns::{AcquireError, Server};
+use crate::store::conns::AcquireError;
+use crate::store::version_key::{is_version_key, named_like_version_index};
 
-/// Which table an operation works on (for `MISSING_TABLE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Table {
-    Events,
-    Bookmarks,
-}
+pub(super) use crate::store::names::Table;
 
 /// MySQL's error number of a database error, 0 for none.
 pub(super) fn error_number(err: &sqlx::Error) -> u16 {
@@ -40,14 +36,12 @@ pub(super) fn is_lost(err: &sqlx::Error) -> bool {
 impl MysqlEngine {
     /// Classifies a failure to get a connection.
     pub(super) fn acquire_error(&self, err: AcquireError) -> StoreError {
-        let at = Server {
-            engine: ENGINE,
-            location: &self.location,
-            server: &self.target.server,
-            user: &self.target.user,
-            reopen: "provider/mysql createProvider()",
-        };
-        err.into_store_error(at, self.conns.max, |e| connect_error(&self.target, e))
+        err.into_store_error(
+            &self.target,
+            "provider/mysql createProvider()",
+            self.conns.max,
+            |e| connect_error(&self.target, e),
+        )
     }
 
     /// Classifies a database failure (a version conflict is told apart by
@@ -89,19 +83,8 @@ impl MysqlEngine {
                             "{said}: the statement was interrupted (max_statement_time / max_execution_time, or KILL QUERY)"
                         ),
                     },
-                    1044 | 1045 => StoreError::AuthFailed {
-                        engine: ENGINE,
-                        server: self.target.server.clone(),
-                        user: self.target.user.clone(),
-                        database: self.target.database.clone(),
-                        reason: said,
-                    },
-                    1049 => StoreError::UnknownDatabase {
-                        engine: ENGINE,
-                        server: self.target.server.clone(),
-                        user: self.target.user.clone(),
-                        database: self.target.database.clone(),
-                    },
+                    1044 | 1045 => self.target.auth_failed(said),
+                    1049 => self.target.unknown_database(),
                     1406 => StoreError::Database {
                         location,
                         reason: format!(
@@ -131,25 +114,7 @@ impl MysqlEngine {
                     },
                 }
             }
-            sqlx::Error::Io(e) => StoreError::ConnectionLost {
-                location,
-                reason: format!("{e}; retry when the server is reachable again"),
-            },
-            sqlx::Error::Protocol(e) => StoreError::ConnectionLost {
-                location,
-                reason: format!("protocol error: {e}"),
-            },
-            sqlx::Error::Tls(e) => StoreError::CannotConnect {
-                engine: ENGINE,
-                tls: true,
-                server: self.target.server.clone(),
-                user: self.target.user.clone(),
-                reason: format!("TLS failed: {e}"),
-            },
-            other => StoreError::Database {
-                location,
-                reason: other.to_string(),
-            },
+            other => self.target.transport_error(other),
         }
     }
 
@@ -190,8 +155,8 @@ impl MysqlEngine {
             Some((table, index)) if table == self.events_table => index,
             _ => name,
         };
-        if let Some(known) = self.lock_versions().get(name) {
-            return *known;
+        if let Some(known) = self.version_indexes.known(name) {
+            return known;
         }
         let columns: std::result::Result<Vec<String>, sqlx::Error> =
             sqlx::query_scalar(self.sql.index_columns)
@@ -201,20 +166,13 @@ impl MysqlEngine {
                 .await;
         match columns {
             Ok(mut cols) if !cols.is_empty() => {
+                // MySQL's column names are not case-sensitive
                 cols.iter_mut().for_each(|c| c.make_ascii_lowercase());
-                cols.sort();
-                let yes = cols == ["aggregate_id", "stream", "version"];
-                self.lock_versions().insert(name.to_string(), yes);
-                yes
+                self.version_indexes
+                    .remember(name, is_version_key(&cols, "aggregate_id"))
             }
             // The catalog could not be asked: fall back on the name.
-            _ => name.contains("aggregate") && name.contains("version"),
+            _ => named_like_version_index(name),
         }
-    }
-
-    fn lock_versions(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, bool>> {
-        self.version_indexes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
     }
 }

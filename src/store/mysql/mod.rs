@@ -21,9 +21,8 @@
 //! position every [`PROBE_EVERY`]; appends of this process move the head
 //! at once.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,13 +30,14 @@ use sqlx::mysql::MySqlConnection;
 use sqlx::{Connection, Row};
 
 use crate::error::{Result, StoreError};
-use crate::store::batch::write_event;
+use crate::store::batch::event_json;
 use crate::store::conns::{retrying, Conns};
-use crate::store::group::{dropped_by_leader, GroupQueue};
-use crate::store::head::Head;
-use crate::store::names::validate_table_name;
+use crate::store::group::{dropped_by_leader, GroupQueue, QueuedAppend};
+use crate::store::head::{shared_head, Head};
+use crate::store::names::TABLES;
+use crate::store::server::max_connections;
+use crate::store::version_key::VersionIndexes;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
-use append::QueuedAppend;
 use errors::Table;
 pub use options::MysqlOptions;
 use options::{connect_error, target, Target, ENGINE};
@@ -53,10 +53,6 @@ mod read;
 pub(crate) mod scratch;
 mod sql;
 
-/// Connections of a pool unless `maxConnections` says otherwise.
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-/// The most connections one store may open.
-pub const MAX_CONNECTIONS: u32 = 1000;
 /// How often a waiting handler asks for the highest position (an index
 /// lookup): appends of other processes wake it within this.
 const PROBE_EVERY: Duration = Duration::from_millis(20);
@@ -81,7 +77,7 @@ pub struct MysqlEngine {
     /// `max_allowed_packet`: the largest statement the server takes.
     max_packet: usize,
     /// Names of unique indexes known to be (or not to be) the version check.
-    version_indexes: Mutex<HashMap<String, bool>>,
+    version_indexes: VersionIndexes,
     /// Appends that arrive while one is written wait here and are written
     /// together (group commit, see `store/group.rs`).
     appends: GroupQueue<QueuedAppend, Result<Vec<i64>>>,
@@ -92,23 +88,6 @@ pub struct MysqlEngine {
     /// Tests: append without the lock (to show what it is for).
     #[cfg(test)]
     pub(crate) unlocked: AtomicBool,
-}
-
-/// The head shared by the stores of this process on one database and
-/// events table.
-fn head_for(key: String) -> Arc<Head> {
-    static HEADS: OnceLock<Mutex<HashMap<String, Weak<Head>>>> = OnceLock::new();
-    let mut heads = HEADS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    heads.retain(|_, head| head.strong_count() > 0);
-    if let Some(head) = heads.get(&key).and_then(Weak::upgrade) {
-        return head;
-    }
-    let head = Arc::new(Head::new());
-    heads.insert(key, Arc::downgrade(&head));
-    head
 }
 
 /// `(major, minor, patch, mariadb)` of a `VERSION()` text such as
@@ -137,47 +116,11 @@ impl MysqlEngine {
     /// code), checks the server version and opens the pool. Tables are
     /// not created here: call [`Engine::migrate`].
     pub async fn open(options: MysqlOptions) -> Result<Self> {
-        let events_table = options.events.clone().unwrap_or_else(|| "events".into());
-        let bookmarks_table = options
-            .bookmarks
-            .clone()
-            .unwrap_or_else(|| "bookmarks".into());
-        validate_table_name(&events_table, "events")?;
-        validate_table_name(&bookmarks_table, "bookmarks")?;
-        if events_table == bookmarks_table {
-            return Err(StoreError::InvalidName(format!(
-                "the events and bookmarks tables are both named \"{events_table}\": give them different names"
-            )));
-        }
-        let max_connections = match options.max_connections {
-            None => DEFAULT_MAX_CONNECTIONS,
-            Some(n) if n.fract() == 0.0 && (1.0..=f64::from(MAX_CONNECTIONS)).contains(&n) => {
-                n as u32
-            }
-            Some(n) => {
-                return Err(StoreError::invalid_argument(format!(
-                    "maxConnections must be an integer from 1 to {MAX_CONNECTIONS}, got {n}"
-                )))
-            }
-        };
+        let (events_table, bookmarks_table) =
+            TABLES.names(options.events.clone(), options.bookmarks.clone())?;
+        let max_connections = max_connections(options.max_connections)?;
         let target = target(&options)?;
-        let connect = MySqlConnection::connect_with(&target.options);
-        let connected = match target.connect_timeout {
-            Some(limit) => tokio::time::timeout(limit, connect).await.map_err(|_| {
-                StoreError::CannotConnect {
-                    engine: ENGINE,
-                    tls: false,
-                    server: target.server.clone(),
-                    user: target.user.clone(),
-                    reason: format!(
-                        "no answer within {} s: check the host and port, and that no firewall drops the connection",
-                        limit.as_secs_f64()
-                    ),
-                }
-            })?,
-            None => connect.await,
-        };
-        let mut conn = connected.map_err(|e| connect_error(&target, e))?;
+        let mut conn: MySqlConnection = target.connect_first(|e| connect_error(&target, e)).await?;
         let settings = sqlx::query(
             "SELECT VERSION(), CAST(@@innodb_autoinc_lock_mode AS SIGNED), CAST(@@auto_increment_increment AS SIGNED), CAST(@@max_allowed_packet AS SIGNED)",
         )
@@ -210,10 +153,10 @@ impl MysqlEngine {
         let conns = Conns::new(
             target.options.clone(),
             target.connect_timeout,
-            max_connections as usize,
+            max_connections,
             conn,
         );
-        let head = head_for(format!("{location}/{events_table}"));
+        let head = shared_head(ENGINE, format!("{location}/{events_table}"));
         Ok(MysqlEngine {
             conns,
             lock_name: lock_name(&target.database, &events_table),
@@ -226,7 +169,7 @@ impl MysqlEngine {
             increment: increment.unwrap_or(1).max(1),
             columns: tokio::sync::OnceCell::new(),
             max_packet,
-            version_indexes: Mutex::new(HashMap::new()),
+            version_indexes: VersionIndexes::default(),
             appends: GroupQueue::default(),
             closed: AtomicBool::new(false),
             #[cfg(test)]
@@ -270,10 +213,7 @@ impl Engine for MysqlEngine {
     }
 
     fn wakeups(&self) -> Wakeups {
-        Wakeups {
-            notified: false,
-            probe_every: Some(PROBE_EVERY),
-        }
+        Wakeups::probing(PROBE_EVERY)
     }
 
     async fn max_position(&self) -> Result<i64> {
@@ -355,16 +295,12 @@ impl Engine for MysqlEngine {
             };
             q.fetch_all(conn)
         })?;
-        match rows.first() {
-            None => Ok(None),
-            Some(row) => {
-                let ev = self.event_ref(row)?;
-                self.head.publish(ev.position);
-                let mut out = String::with_capacity(256);
-                write_event(&mut out, &ev);
-                Ok(Some(out))
-            }
-        }
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let ev = self.event_ref(row)?;
+        self.head.publish(ev.position);
+        Ok(Some(event_json(&ev)))
     }
 
     async fn get_bookmark(&self, name: &str) -> Result<i64> {

@@ -2,18 +2,15 @@
 //! them from a URL or a knex mysql/mysql2 connection), turned into sqlx's
 //! connect options; and the classification of a failed first connection.
 
-use std::time::Duration;
-
 use napi_derive::napi;
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlSslMode};
 
 use crate::error::{Result, StoreError};
 use crate::store::pem::check_pems;
+use crate::store::server::{connect_timeout, host_port, port};
 
 /// The engine's name in messages.
 pub(crate) const ENGINE: &str = "MySQL";
-/// How long the first connection may take unless `connectTimeout` says.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The options of a MySQL or MariaDB store. Everything is explicit: nothing
 /// is read from a URL or from files here.
@@ -49,22 +46,7 @@ pub struct MysqlOptions {
 }
 
 /// Checked connection options.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    pub options: MySqlConnectOptions,
-    /// `host:port`, or the socket path.
-    pub server: String,
-    pub user: String,
-    pub database: String,
-    pub connect_timeout: Option<Duration>,
-}
-
-impl Target {
-    /// `mysql://user@host:port/database`, never with the password.
-    pub fn location(&self) -> String {
-        format!("mysql://{}@{}/{}", self.user, self.server, self.database)
-    }
-}
+pub(crate) type Target = crate::store::server::Target<MySqlConnectOptions>;
 
 fn invalid(what: &str) -> StoreError {
     StoreError::invalid_argument(format!("the MySQL options are not valid: {what}"))
@@ -92,13 +74,7 @@ pub(crate) fn target(o: &MysqlOptions) -> Result<Target> {
     if socket.is_none() && o.host.trim().is_empty() {
         return Err(invalid("host is empty"));
     }
-    if !(o.port.fract() == 0.0 && (1.0..=65535.0).contains(&o.port)) {
-        return Err(invalid(&format!(
-            "port must be an integer from 1 to 65535, got {}",
-            o.port
-        )));
-    }
-    let port = o.port as u16;
+    let port = port(o.port, invalid)?;
     if o.user.is_empty() {
         return Err(invalid("user is empty"));
     }
@@ -107,16 +83,7 @@ pub(crate) fn target(o: &MysqlOptions) -> Result<Target> {
             "database is empty: name the database in the URL (mysql://user@host/database)",
         ));
     }
-    let connect_timeout = match o.connect_timeout {
-        None => Some(DEFAULT_CONNECT_TIMEOUT),
-        Some(0.0) => None,
-        Some(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
-        Some(secs) => {
-            return Err(invalid(&format!(
-                "connectTimeout must be a number of seconds (0 for no limit), got {secs}"
-            )))
-        }
-    };
+    let connect_timeout = connect_timeout(o.connect_timeout, invalid)?;
     check_pems(
         &[
             (&o.ssl_ca, "sslCa", "CERTIFICATE"),
@@ -151,11 +118,12 @@ pub(crate) fn target(o: &MysqlOptions) -> Result<Target> {
     }
     let server = match socket {
         Some(path) => path.to_string(),
-        None if o.host.contains(':') => format!("[{}]:{port}", o.host),
-        None => format!("{}:{port}", o.host),
+        None => host_port(&o.host, port),
     };
     Ok(Target {
         options,
+        engine: ENGINE,
+        scheme: "mysql",
         server,
         user: o.user.clone(),
         database: o.database.clone(),
@@ -165,13 +133,7 @@ pub(crate) fn target(o: &MysqlOptions) -> Result<Target> {
 
 /// What a failed connection attempt is told as.
 pub(crate) fn connect_error(target: &Target, err: sqlx::Error) -> StoreError {
-    let cannot = |reason: String, tls: bool| StoreError::CannotConnect {
-        engine: ENGINE,
-        server: target.server.clone(),
-        user: target.user.clone(),
-        reason,
-        tls,
-    };
+    let cannot = |reason: String, tls: bool| target.cannot_connect(reason, tls);
     match err {
         sqlx::Error::Database(db) => {
             let number = db
@@ -179,19 +141,10 @@ pub(crate) fn connect_error(target: &Target, err: sqlx::Error) -> StoreError {
                 .map(MySqlDatabaseError::number)
                 .unwrap_or(0);
             match number {
-                1044 | 1045 | 1698 => StoreError::AuthFailed {
-                    engine: ENGINE,
-                    server: target.server.clone(),
-                    user: target.user.clone(),
-                    database: target.database.clone(),
-                    reason: format!("{} (error {number})", db.message()),
-                },
-                1049 => StoreError::UnknownDatabase {
-                    engine: ENGINE,
-                    server: target.server.clone(),
-                    user: target.user.clone(),
-                    database: target.database.clone(),
-                },
+                1044 | 1045 | 1698 => {
+                    target.auth_failed(format!("{} (error {number})", db.message()))
+                }
+                1049 => target.unknown_database(),
                 1040 | 1203 => cannot(
                     format!(
                         "{} (error {number}): the server has no free connection slot, retry later or raise its max_connections",
@@ -214,6 +167,7 @@ pub(crate) fn connect_error(target: &Target, err: sqlx::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::server::DEFAULT_CONNECT_TIMEOUT;
 
     fn options() -> MysqlOptions {
         MysqlOptions {

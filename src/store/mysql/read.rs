@@ -1,15 +1,14 @@
 //! Reads of whole events: rows to the batched JSON form.
 
-use futures_util::TryStreamExt;
 use sqlx::mysql::{MySqlArguments, MySqlRow};
 use sqlx::{MySql, Row};
 
 use super::errors::Table;
 use super::MysqlEngine;
 use crate::error::Result;
-use crate::store::batch::event_row;
+use crate::store::batch::{event_row, stream_to_json};
 use crate::store::conns::retrying;
-use crate::store::{EventBatch, EventColumns, EventRef};
+use crate::store::{EventBatch, EventRef};
 
 pub(super) type MyQuery<'q> = sqlx::query::Query<'q, MySql, MySqlArguments>;
 
@@ -26,20 +25,9 @@ impl MysqlEngine {
     where
         B: Fn(MyQuery<'q>) -> MyQuery<'q>,
     {
-        let built = retrying!(self, Table::Events, |conn| async {
-            let mut rows = bind(sqlx::query(sql)).fetch(conn);
-            let mut columns = EventColumns::new(64, 64 * 64, names);
-            let mut max = 0;
-            while let Some(row) = rows.try_next().await? {
-                // a row that is no event is this read's answer: no retry
-                let ev = match self.event_ref(&row) {
-                    Ok(ev) => ev,
-                    Err(e) => return Ok(Err(e)),
-                };
-                max = max.max(ev.position);
-                columns.push(&ev);
-            }
-            Ok(Ok((columns.finish(), max)))
+        let built = retrying!(self, Table::Events, |conn| {
+            let rows = bind(sqlx::query(sql)).fetch(conn);
+            stream_to_json(rows, names, |row| self.event_ref(row))
         })?;
         let (json, max) = built?;
         self.head.publish(max);

@@ -4,23 +4,37 @@
 //! and drop databases; each test makes its own). Without it the tests pass
 //! after saying they were skipped, except under `CI=true`, where they fail.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::future::Future;
 
 use sqlx::mysql::MySqlConnection;
-use sqlx::{Connection, Executor};
 
+use crate::error::Result;
 use crate::store::mysql::{MysqlEngine, MysqlOptions};
-use crate::store::registry::{test_server_url, Scratch};
-use crate::store::{Engine, Tables};
+use crate::store::scratch::{Choice, Scratch, ScratchServer, ServerDbs};
 
-pub(crate) const URL_VAR: &str = "EVTSTORE_TEST_MYSQL_URL";
+impl ScratchServer for MySqlConnection {
+    type Engine = MysqlEngine;
 
-/// The server URL, or `None` (after saying so once) when the tests are to be
-/// skipped. Panics under CI, where a missing server is a failure.
-pub(crate) fn server_url() -> Option<String> {
-    static SAID: AtomicBool = AtomicBool::new(false);
-    test_server_url(URL_VAR, "MySQL", "scripts/mariadb.sh", &SAID)
+    const DBS: ServerDbs = ServerDbs {
+        var: "EVTSTORE_TEST_MYSQL_URL",
+        engine: "MySQL",
+        start: "scripts/mariadb.sh start",
+        list: "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'evtstore\\_rs\\_t\\_%'",
+        create: |name| format!("CREATE DATABASE `{name}` DEFAULT CHARSET utf8mb4"),
+        drop: |name| format!("DROP DATABASE IF EXISTS `{name}`"),
+    };
+
+    fn open(
+        url: String,
+        choice: Choice,
+    ) -> impl Future<Output = Result<MysqlEngine>> + Send + 'static {
+        MysqlEngine::open(MysqlOptions {
+            events: choice.events,
+            bookmarks: choice.bookmarks,
+            max_connections: choice.max_connections,
+            ..MysqlOptions::from_test_url(&url)
+        })
+    }
 }
 
 impl MysqlOptions {
@@ -39,108 +53,11 @@ impl MysqlOptions {
     }
 }
 
-/// A database made for one test and dropped by [`ScratchDb::finish`]. One
-/// left behind by a failed test is dropped by a later run.
-pub(crate) struct ScratchDb {
-    pub server: String,
-    pub name: String,
-    pub url: String,
-}
-
-impl ScratchDb {
-    pub(crate) async fn create() -> Option<ScratchDb> {
-        let server = server_url()?;
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let pid = std::process::id();
-        let name = format!("evtstore_rs_t_{pid}_{}", N.fetch_add(1, Ordering::SeqCst));
-        let mut admin = MySqlConnection::connect(&server)
-            .await
-            .expect("connect to EVTSTORE_TEST_MYSQL_URL");
-        static SWEPT: AtomicBool = AtomicBool::new(false);
-        if !SWEPT.swap(true, Ordering::SeqCst) {
-            let stale: Vec<String> = sqlx::query_scalar(
-                "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'evtstore\\_rs\\_t\\_%'",
-            )
-            .fetch_all(&mut admin)
-            .await
-            .expect("list scratch databases");
-            for db in stale {
-                let owner = db.split('_').nth(3).and_then(|p| p.parse::<u32>().ok());
-                let alive = owner.is_some_and(|p| {
-                    p == pid || std::path::Path::new(&format!("/proc/{p}")).exists()
-                });
-                if !alive {
-                    let _ = admin
-                        .execute(&*format!("DROP DATABASE IF EXISTS `{db}`"))
-                        .await;
-                }
-            }
-        }
-        admin
-            .execute(&*format!(
-                "CREATE DATABASE `{name}` DEFAULT CHARSET utf8mb4"
-            ))
-            .await
-            .expect("create a scratch database");
-        let _ = admin.close().await;
-        let mut u = url::Url::parse(&server).expect("EVTSTORE_TEST_MYSQL_URL is a URL");
-        u.set_path(&format!("/{name}"));
-        Some(ScratchDb {
-            url: u.to_string(),
-            server,
-            name,
-        })
-    }
-
-    pub(crate) async fn open_with(&self, options: MysqlOptions) -> Arc<MysqlEngine> {
-        Arc::new(
-            MysqlEngine::open(MysqlOptions {
-                events: options.events,
-                bookmarks: options.bookmarks,
-                max_connections: options.max_connections,
-                ..MysqlOptions::from_test_url(&self.url)
-            })
-            .await
-            .expect("open"),
-        )
-    }
-
-    pub(crate) async fn open_migrated(&self) -> Arc<MysqlEngine> {
-        let engine = self.open_with(MysqlOptions::default()).await;
-        engine.migrate(Tables::BOTH).await.expect("migrate");
-        engine
-    }
-
-    /// A plain connection to the scratch database ("another program").
-    pub(crate) async fn conn(&self) -> MySqlConnection {
-        MySqlConnection::connect(&self.url)
-            .await
-            .expect("connect to the scratch database")
-    }
-
-    pub(crate) async fn finish(self) {
-        let mut admin = MySqlConnection::connect(&self.server)
-            .await
-            .expect("connect to EVTSTORE_TEST_MYSQL_URL");
-        admin
-            .execute(&*format!("DROP DATABASE IF EXISTS `{}`", self.name))
-            .await
-            .expect("drop the scratch database");
-        let _ = admin.close().await;
-    }
-}
+pub(crate) type ScratchDb = crate::store::scratch::ScratchDb<MySqlConnection>;
 
 /// A migrated store on a scratch database for the shared suite, or `None`
 /// without a server.
 pub(crate) async fn scratch() -> Option<Scratch> {
     let db = ScratchDb::create().await?;
-    let engine = db.open_migrated().await;
-    Some(Scratch {
-        name: "mysql",
-        engine: engine.clone(),
-        finish: Box::pin(async move {
-            engine.close().await;
-            db.finish().await;
-        }),
-    })
+    Some(db.into_scratch("mysql", "mysql://").await)
 }

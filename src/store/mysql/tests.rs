@@ -1,78 +1,29 @@
-//! MySQL/MariaDB: the checks only this engine needs (no skipped events under
-//! concurrent appends, exact error codes, evtstore's knex tables, group
-//! commit).
+//! MySQL/MariaDB: the checks only this engine needs (that without its lock
+//! a reader would skip events, exact error codes, evtstore's knex tables,
+//! group commit); what every engine promises runs in the shared suite.
 //!
 //! They need a server: `EVTSTORE_TEST_MYSQL_URL` (a user that may create
 //! databases; each test makes its own). Without it they pass after saying
 //! they were skipped, except under `CI=true`, where they fail.
-
-use std::io::Write;
 
 use sqlx::Executor;
 
 use super::*;
 use crate::store::mysql::scratch::ScratchDb;
 use crate::store::mysql::{MysqlEngine, MysqlOptions};
+use crate::store::scratch::{or_skip, Choice};
 use crate::store::{Engine, Tables};
-
-async fn truncate(db: &ScratchDb) {
-    db.conn()
-        .await
-        .execute("TRUNCATE TABLE events")
-        .await
-        .expect("truncate");
-}
-
-async fn wide_engine(db: &ScratchDb) -> Arc<MysqlEngine> {
-    let engine = db
-        .open_with(MysqlOptions {
-            max_connections: Some(12.0),
-            ..Default::default()
-        })
-        .await;
-    engine.migrate(Tables::BOTH).await.expect("migrate");
-    engine
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn mysql_a_reader_never_skips_an_event_under_concurrent_appends() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
-    let engine = wide_engine(&db).await;
-    for _ in 0..3 {
-        truncate(&db).await;
-        let (seen, all) = race_readers_and_writers(engine.clone() as Store).await;
-        assert!(seen.windows(2).all(|w| w[0] < w[1]), "read out of order");
-        assert_eq!(seen, all, "the reader skipped events");
-    }
-    engine.close().await;
-    db.finish().await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_without_the_lock_a_reader_skips_events() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
-    let engine = wide_engine(&db).await;
+    let db = or_skip!(ScratchDb::create().await);
+    let engine = db.open_migrated_with(Choice::pool(12.0)).await;
     engine.unlocked.store(true, Ordering::Relaxed);
-    const ROUNDS: usize = 20;
-    let mut skipped = 0;
-    let mut rounds = 0;
-    while rounds < ROUNDS && skipped == 0 {
-        rounds += 1;
-        truncate(&db).await;
-        let (seen, all) = race_readers_and_writers(engine.clone() as Store).await;
-        skipped = all.iter().filter(|p| !seen.contains(p)).count();
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "mysql without the lock: round {rounds} skipped {skipped} events"
-    );
+    let skipped =
+        skipped_without_the_lock(engine.clone(), || db.run("TRUNCATE TABLE events")).await;
     engine.close().await;
     db.finish().await;
-    assert!(skipped > 0, "no round in {ROUNDS} skipped an event");
+    assert!(skipped > 0, "no round skipped an event");
 }
 
 /// The tables exactly as evtstore 12.0.1's knex migrate makes them on MySQL
@@ -81,9 +32,7 @@ async fn mysql_without_the_lock_a_reader_skips_events() {
 /// version conflict.
 #[tokio::test]
 async fn mysql_works_on_the_tables_of_evtstore() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let mut conn = db.conn().await;
     for ddl in [
         "create table `events` (`position` bigint unsigned not null auto_increment primary key, `version` int, `stream` varchar(255), `aggregate_id` varchar(255), `timestamp` datetime, `event` text)",
@@ -95,7 +44,7 @@ async fn mysql_works_on_the_tables_of_evtstore() {
     ] {
         conn.execute(ddl).await.expect(ddl);
     }
-    let engine = db.open_with(MysqlOptions::default()).await;
+    let engine = db.open().await;
     engine
         .migrate(Tables::BOTH)
         .await
@@ -134,7 +83,7 @@ async fn mysql_works_on_the_tables_of_evtstore() {
     conn.execute("ALTER TABLE events MODIFY `timestamp` DATETIME(3)")
         .await
         .expect("alter");
-    let fresh = db.open_with(MysqlOptions::default()).await;
+    let fresh = db.open().await;
     let fresh_store: Store = fresh.clone();
     let json = r#"[{"timestamp":1700000000123,"event":{"type":"ms"}}]"#;
     append_json(&fresh_store, "s", "a", 3.0, json)
@@ -149,60 +98,8 @@ async fn mysql_works_on_the_tables_of_evtstore() {
 }
 
 #[tokio::test]
-async fn mysql_migrate_is_idempotent_and_compares_ids_exactly() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
-    let engine = db.open_migrated().await;
-    engine.migrate(Tables::BOTH).await.expect("again");
-    let store: Store = engine.clone();
-    append(&store, "s", "abc", 1, &["lower"])
-        .await
-        .expect("append");
-    append(&store, "s", "ABC", 1, &["upper"])
-        .await
-        .expect("another aggregate, not a conflict");
-    let of = parse(&store.events_for("s", "abc", None).await.expect("read"));
-    assert_eq!(of.len(), 1);
-    assert_eq!(of[0].event["type"], "lower");
-    engine.close().await;
-    db.finish().await;
-}
-
-#[tokio::test]
-async fn mysql_reports_a_missing_table_and_not_a_conflict() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
-    let engine = db
-        .open_with(MysqlOptions {
-            events: Some("ev".into()),
-            bookmarks: Some("bm".into()),
-            ..Default::default()
-        })
-        .await;
-    let store: Store = engine.clone();
-    let err = append(&store, "s", "a", 1, &["x"])
-        .await
-        .expect_err("no table");
-    assert_eq!(err.code(), "MISSING_TABLE");
-    assert!(
-        err.to_string()
-            .contains("table \"ev\" does not exist in mysql://"),
-        "{err}"
-    );
-    let err = store.get_bookmark("b").await.expect_err("no table");
-    assert_eq!(err.code(), "MISSING_TABLE");
-    assert!(err.to_string().contains("\"bm\""), "{err}");
-    engine.close().await;
-    db.finish().await;
-}
-
-#[tokio::test]
 async fn mysql_reports_connection_failures_with_their_own_codes() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let good = MysqlOptions::from_test_url(&db.url);
     let open = |o: MysqlOptions| async move { MysqlEngine::open(o).await.err().expect("fails") };
     let err = open(MysqlOptions {
@@ -232,9 +129,7 @@ async fn mysql_reports_connection_failures_with_their_own_codes() {
 /// never as a version conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_lock_waits_and_deadlocks_have_their_own_codes() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let engine = db.open_migrated().await;
     let store: Store = engine.clone();
     store.set_bookmark("h", 1).await.expect("set");
@@ -265,10 +160,8 @@ async fn mysql_lock_waits_and_deadlocks_have_their_own_codes() {
 /// Appends that arrive together are written in groups, each all or none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_groups_concurrent_appends() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
-    let engine = wide_engine(&db).await;
+    let db = or_skip!(ScratchDb::create().await);
+    let engine = db.open_migrated_with(Choice::pool(12.0)).await;
     let store: Store = engine.clone();
     append(&store, "g", "taken", 1, &["x"])
         .await

@@ -12,17 +12,16 @@
 //! Neo4j has no notifications: a waiting handler probes the counter node
 //! (`Wakeups::probe_every`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use napi_derive::napi;
 
 use crate::error::{Result, StoreError};
-use crate::store::batch::{approx_len, check_stored_event, rows_to_json, write_event, EventRef};
-use crate::store::head::Head;
-use crate::store::names::validate_table_name;
+use crate::store::batch::{check_stored_event, event_json, rows_to_json, EventRef};
+use crate::store::head::{shared_head, Head};
+use crate::store::names::LABELS;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
 use bolt::{BoltError, Login, Rows};
 use cypher::{SchemaSyntax, Statements};
@@ -144,36 +143,11 @@ fn parse_url(text: &str) -> Result<UrlParts> {
     })
 }
 
-/// The head of one events label on one server and database: shared by
-/// every store of this process on it.
-fn shared_head(key: String) -> Arc<Head> {
-    static HEADS: OnceLock<Mutex<HashMap<String, Weak<Head>>>> = OnceLock::new();
-    let mut heads = HEADS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(head) = heads.get(&key).and_then(Weak::upgrade) {
-        return head;
-    }
-    heads.retain(|_, h| h.strong_count() > 0);
-    let head = Arc::new(Head::new());
-    heads.insert(key, Arc::downgrade(&head));
-    head
-}
-
 impl Neo4jEngine {
     /// Checks the options and reaches the server once (so a wrong address,
     /// login or protocol version is told at open).
     pub async fn open(options: Neo4jOptions) -> Result<Self> {
-        let events_label = options.events.unwrap_or_else(|| "events".to_string());
-        let bookmarks_label = options.bookmarks.unwrap_or_else(|| "bookmarks".to_string());
-        validate_table_name(&events_label, "events")?;
-        validate_table_name(&bookmarks_label, "bookmarks")?;
-        if events_label == bookmarks_label {
-            return Err(StoreError::InvalidName(format!(
-                "the events and bookmarks labels are both named \"{events_label}\": give them different names"
-            )));
-        }
+        let (events_label, bookmarks_label) = LABELS.names(options.events, options.bookmarks)?;
         let UrlParts {
             address,
             user: url_user,
@@ -193,10 +167,13 @@ impl Neo4jEngine {
             Some(db) => format!("{ENGINE} at {address} (database \"{db}\")"),
             None => format!("{ENGINE} at {address}"),
         };
-        let head = shared_head(format!(
-            "{address}\0{}\0{events_label}",
-            database.as_deref().unwrap_or("")
-        ));
+        let head = shared_head(
+            ENGINE,
+            format!(
+                "{address}\0{}\0{events_label}",
+                database.as_deref().unwrap_or("")
+            ),
+        );
         let login = Login {
             user: user.clone(),
             password,
@@ -527,10 +504,7 @@ impl Engine for Neo4jEngine {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let ev = self.event_ref(row)?;
-        let mut out = String::with_capacity(approx_len("", "", ev.event.unwrap_or("")));
-        write_event(&mut out, &ev);
-        Ok(Some(out))
+        Ok(Some(event_json(&self.event_ref(row)?)))
     }
 
     async fn get_bookmark(&self, name: &str) -> Result<i64> {
@@ -574,10 +548,7 @@ impl Engine for Neo4jEngine {
     }
 
     fn wakeups(&self) -> Wakeups {
-        Wakeups {
-            notified: false,
-            probe_every: Some(PROBE_EVERY),
-        }
+        Wakeups::probing(PROBE_EVERY)
     }
 
     async fn max_position(&self) -> Result<i64> {

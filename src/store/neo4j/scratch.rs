@@ -4,13 +4,11 @@
 //! prints it). Without them the tests pass after saying they were skipped,
 //! except under `CI=true`, where they fail.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::packstream::Value;
 use super::{Neo4jEngine, Neo4jOptions};
-use crate::store::registry::Scratch;
+use crate::store::scratch::{open_on, test_server_url, unique_name, Scratch, Unmigrated};
 use crate::store::{Engine, Tables};
 
 /// The URL variable of each server version, and the suite's name for it.
@@ -25,32 +23,19 @@ pub(crate) const SERVERS: [(&str, &str); 3] = [
 pub(crate) fn server_urls() -> Vec<(String, &'static str)> {
     let mut urls = Vec::new();
     for (var, name) in SERVERS {
-        match std::env::var(var) {
-            Ok(url) if !url.trim().is_empty() => urls.push((url, name)),
-            _ => {
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!("{var} is missing: under CI the Neo4j tests must run; start the server (scripts/neo4j.sh start {}) and set {var} to its URL", &name[6..]);
-                }
-                static SAID: AtomicBool = AtomicBool::new(false);
-                if !SAID.swap(true, Ordering::SeqCst) {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "Neo4j tests skipped where a server is missing: {var} is not set (scripts/neo4j.sh start {} prints a URL to set it to)",
-                        &name[6..]
-                    );
-                }
-            }
+        let version = &name[6..];
+        let start = format!("scripts/neo4j.sh start {version}");
+        if let Some(url) = test_server_url(var, &format!("Neo4j {version}"), &start) {
+            urls.push((url, name));
         }
     }
     urls
 }
 
-/// Labels no other test uses: `<prefix>_<pid>_<n>`.
+/// Labels no other test uses: `ev_t_<pid>_<n>` and `bm_t_<pid>_<n>`.
 pub(crate) fn labels() -> (String, String) {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let pid = std::process::id();
-    (format!("ev_t_{pid}_{n}"), format!("bm_t_{pid}_{n}"))
+    let n = unique_name("t");
+    (format!("ev_{n}"), format!("bm_{n}"))
 }
 
 pub(crate) async fn open_labels(url: &str, events: &str, bookmarks: &str) -> Arc<Neo4jEngine> {
@@ -100,12 +85,28 @@ pub(crate) async fn scratch() -> Vec<Scratch> {
         let (events, bookmarks) = labels();
         let engine = open_labels(&url, &events, &bookmarks).await;
         engine.migrate(Tables::BOTH).await.expect("migrate");
+        let unused = labels();
+        let (on, unused_labels) = (url.clone(), unused.clone());
         all.push(Scratch {
             name,
             engine: engine.clone(),
+            open_on: open_on(move |events, bookmarks| {
+                Neo4jEngine::open(Neo4jOptions {
+                    url: on.clone(),
+                    events: Some(events),
+                    bookmarks: Some(bookmarks),
+                    ..Default::default()
+                })
+            }),
+            unused,
+            unmigrated: Unmigrated::Works,
             finish: Box::pin(async move {
                 engine.remove_all().await;
                 engine.close().await;
+                // what a test's first append on the unused labels made
+                let other = open_labels(&url, &unused_labels.0, &unused_labels.1).await;
+                other.remove_all().await;
+                other.close().await;
             }),
         });
     }

@@ -1,7 +1,7 @@
 //! Neo4j: the checks only this engine needs, on every running test server
 //! (error codes, a cancelled statement, evtstore's data with DateTime
-//! positions, idempotent migrate, the refusal of a server we cannot speak
-//! to). Servers come from the URL variables of `scratch.rs`; without them
+//! positions, the refusal of a server we cannot speak to); what every
+//! engine promises runs in the shared suite. Servers come from the URL variables of `scratch.rs`; without them
 //! the tests pass after saying so, except under `CI=true`.
 
 use std::time::Duration;
@@ -116,27 +116,13 @@ async fn only_the_version_key_is_a_version_conflict() {
     }
 }
 
-/// evtstore's Neo4j providers append without migrate(): so do we, after
-/// running the events part of it (the version key first).
+// A label never migrated is set up by its first append (evtstore's Neo4j
+// providers append without migrate()): the shared suite's
+// tables_never_migrated_are_missing_not_conflicts, `Unmigrated::Works`.
+
 #[tokio::test]
-async fn a_label_never_migrated_is_set_up_by_its_first_append() {
-    for (url, name) in server_urls() {
-        let (events, bookmarks) = labels();
-        let engine = open_labels(&url, &events, &bookmarks).await;
-        assert_eq!(engine.max_position().await.expect("max"), 0, "{name}");
-        assert_eq!(
-            append(&engine, "s", "a", 1, &["x"]).await.expect("append"),
-            vec![1],
-            "{name}"
-        );
-        let err = append(&engine, "s", "a", 1, &["y"])
-            .await
-            .expect_err("conflict");
-        assert_eq!(err.code(), "VERSION_CONFLICT", "{name}: {err}");
-        assert_eq!(
-            append(&engine, "s", "a", 2, &["y"]).await.expect("append"),
-            vec![2]
-        );
+async fn a_closed_store_says_so() {
+    for (engine, name) in each_server().await {
         engine.remove_all().await;
         engine.close().await;
         let err = engine.get_bookmark("b").await.expect_err("closed");
@@ -234,24 +220,6 @@ async fn reads_stop_at_the_counter_read_before_them() {
                 .len(),
             1
         );
-        finish(engine).await;
-    }
-}
-
-#[tokio::test]
-async fn migrate_twice_keeps_data_and_the_counter() {
-    for (engine, name) in each_server().await {
-        append(&engine, "s", "a", 1, &["a", "b"])
-            .await
-            .expect("append");
-        engine.set_bookmark("h", 2).await.expect("bookmark");
-        engine.migrate(Tables::BOTH).await.expect("migrate again");
-        assert_eq!(
-            append(&engine, "s", "a", 3, &["c"]).await.expect("append"),
-            vec![3],
-            "{name}"
-        );
-        assert_eq!(engine.get_bookmark("h").await.expect("bookmark"), 2);
         finish(engine).await;
     }
 }

@@ -16,7 +16,7 @@ use super::read::read_timestamp;
 use super::PostgresEngine;
 use crate::error::{Result, StoreError};
 use crate::store::conns::{retrying, MAX_ATTEMPTS};
-use crate::store::group::Waiting;
+use crate::store::group::{QueuedAppend, WaitingAppend};
 
 /// How an append is written: the product knows only `Locked`; the others
 /// exist in test builds, for comparison and to show what the lock is for.
@@ -33,18 +33,6 @@ pub enum AppendMode {
     #[cfg(test)]
     Unlocked = 2,
 }
-
-/// An append waiting for its group: owned copies of what the caller passed.
-pub(super) struct QueuedAppend {
-    pub(super) stream: String,
-    pub(super) aggregate_id: String,
-    pub(super) first_version: i64,
-    pub(super) timestamps: Vec<i64>,
-    pub(super) texts: Vec<String>,
-}
-
-/// A queued append, as the writer of its group holds it.
-type WaitingAppend = Waiting<QueuedAppend, Result<Vec<i64>>>;
 
 /// Most appends, and most events, written by one group statement (the rest
 /// wait for the next group).
@@ -192,7 +180,7 @@ impl PostgresEngine {
             };
             if settled {
                 let r = &w.request;
-                let last = r.first_version + r.texts.len() as i64 - 1;
+                let last = r.last_version();
                 let conflict =
                     StoreError::version_conflict(&r.stream, &r.aggregate_id, r.first_version, last);
                 w.answer(Err(conflict));
@@ -310,7 +298,7 @@ impl PostgresEngine {
         let mut results = Vec::with_capacity(group.len());
         for w in group {
             let r = &w.request;
-            let last = r.first_version + r.texts.len() as i64 - 1;
+            let last = r.last_version();
             match stored.remove(&(r.stream.clone(), r.aggregate_id.clone())) {
                 Some(mut got) if got.len() == r.texts.len() => {
                     got.sort_unstable();

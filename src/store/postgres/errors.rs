@@ -1,33 +1,25 @@
 //! What a failure of the database or of a connection is told as.
 
-use std::collections::HashMap;
-
 use sqlx::postgres::{PgConnection, PgDatabaseError};
 
-use super::options::{connect_error, ENGINE};
+use super::options::connect_error;
 use super::sql::{truncate_ident_to, INDEX_COLUMNS_SQL};
 use super::PostgresEngine;
 use crate::error::StoreError;
-use crate::store::conns::{AcquireError, Server, ACQUIRE_TIMEOUT};
+use crate::store::conns::{AcquireError, ACQUIRE_TIMEOUT};
+use crate::store::version_key::{is_version_key, named_like_version_index};
 
-/// Which table an operation works on (for `MISSING_TABLE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Table {
-    Events,
-    Bookmarks,
-}
+/// What reopens a closed store, for `STORE_CLOSED`.
+const REOPEN: &str = "PostgresStore.open()";
+
+pub(super) use crate::store::names::Table;
 
 impl PostgresEngine {
     /// Classifies a failure to get a connection.
     pub(super) fn acquire_error(&self, err: AcquireError) -> StoreError {
-        let at = Server {
-            engine: ENGINE,
-            location: &self.location,
-            server: &self.target.server,
-            user: &self.target.user,
-            reopen: "PostgresStore.open()",
-        };
-        err.into_store_error(at, self.conns.max, |e| connect_error(&self.target, e))
+        err.into_store_error(&self.target, REOPEN, self.conns.max, |e| {
+            connect_error(&self.target, e)
+        })
     }
 
     /// The error of an append whose connection broke after the statement
@@ -79,19 +71,10 @@ impl PostgresEngine {
                         location,
                         reason: format!("{message} (SQLSTATE {code})"),
                     },
-                    "3D000" => StoreError::UnknownDatabase {
-                        engine: ENGINE,
-                        server: self.target.server.clone(),
-                        user: self.target.user.clone(),
-                        database: self.target.database.clone(),
-                    },
-                    c if c.starts_with("28") => StoreError::AuthFailed {
-                        engine: ENGINE,
-                        server: self.target.server.clone(),
-                        user: self.target.user.clone(),
-                        database: self.target.database.clone(),
-                        reason: format!("{message} (SQLSTATE {c})"),
-                    },
+                    "3D000" => self.target.unknown_database(),
+                    c if c.starts_with("28") => {
+                        self.target.auth_failed(format!("{message} (SQLSTATE {c})"))
+                    }
                     c if c.starts_with("08") || c.starts_with("57P") => {
                         StoreError::ConnectionLost {
                             location,
@@ -115,7 +98,7 @@ impl PostgresEngine {
             }
             sqlx::Error::PoolClosed => StoreError::StoreClosed {
                 location,
-                reopen: "PostgresStore.open()",
+                reopen: REOPEN,
             },
             sqlx::Error::PoolTimedOut => StoreError::Timeout {
                 location,
@@ -125,25 +108,7 @@ impl PostgresEngine {
                     self.target.server
                 ),
             },
-            sqlx::Error::Io(e) => StoreError::ConnectionLost {
-                location,
-                reason: format!("{e}; retry when the server is reachable again"),
-            },
-            sqlx::Error::Protocol(e) => StoreError::ConnectionLost {
-                location,
-                reason: format!("protocol error: {e}"),
-            },
-            sqlx::Error::Tls(e) => StoreError::CannotConnect {
-                engine: ENGINE,
-                tls: true,
-                server: self.target.server.clone(),
-                user: self.target.user.clone(),
-                reason: format!("TLS failed: {e}"),
-            },
-            other => StoreError::Database {
-                location,
-                reason: other.to_string(),
-            },
+            other => self.target.transport_error(other),
         }
     }
 
@@ -159,8 +124,8 @@ impl PostgresEngine {
         };
         let schema = err.schema().unwrap_or("");
         let key = format!("{schema}.{name}");
-        if let Some(known) = self.lock_versions().get(&key) {
-            return *known;
+        if let Some(known) = self.version_indexes.known(&key) {
+            return known;
         }
         let columns: std::result::Result<Option<Vec<String>>, sqlx::Error> =
             sqlx::query_scalar(INDEX_COLUMNS_SQL)
@@ -170,21 +135,12 @@ impl PostgresEngine {
                 .await
                 .map(Option::flatten);
         match columns {
-            Ok(Some(mut cols)) => {
-                cols.sort();
-                let yes = cols == ["aggregate_id", "stream", "version"];
-                self.lock_versions().insert(key, yes);
-                yes
-            }
+            Ok(Some(cols)) => self
+                .version_indexes
+                .remember(&key, is_version_key(&cols, "aggregate_id")),
             // The catalog could not be asked: fall back on the names.
-            _ => name.contains("aggregate") && name.contains("version"),
+            _ => named_like_version_index(name),
         }
-    }
-
-    fn lock_versions(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
-        self.version_indexes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
     }
 }
 

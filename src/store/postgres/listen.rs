@@ -1,27 +1,23 @@
 //! Shared per database and events table: the head and the LISTEN
 //! connection.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::watch;
 
-use super::options::Target;
+use super::options::{Target, APPLICATION_NAME};
 use super::PostgresEngine;
 use crate::store::head::Head;
+use crate::store::server::DEFAULT_CONNECT_TIMEOUT;
+use crate::store::shared::SharedMap;
 use crate::store::BoxTask;
 
-/// How long the first connection may take, unless the URL has
-/// `connect_timeout`.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Back-off of the LISTEN connection between reconnection attempts.
 const LISTEN_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// `application_name` of our connections when the URL sets none.
-const APPLICATION_NAME: &str = "evtstore-rs";
 /// `application_name` of the LISTEN connection.
 const LISTENER_APPLICATION_NAME: &str = "evtstore-rs listener";
 
@@ -97,13 +93,6 @@ impl Hub {
     }
 }
 
-type HubRegistry = Mutex<HashMap<String, Weak<Hub>>>;
-
-fn hubs() -> &'static HubRegistry {
-    static HUBS: OnceLock<HubRegistry> = OnceLock::new();
-    HUBS.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
 pub(super) fn hub_for(target: &Target, events_table: &str) -> Arc<Hub> {
     let key = format!(
         "{}/{}/{}",
@@ -111,20 +100,14 @@ pub(super) fn hub_for(target: &Target, events_table: &str) -> Arc<Hub> {
         target.database,
         events_table
     );
-    let mut map = hubs().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(hub) = map.get(&key).and_then(Weak::upgrade) {
-        return hub;
-    }
-    map.retain(|_, h| h.strong_count() > 0);
-    let hub = Arc::new(Hub {
+    static HUBS: LazyLock<SharedMap<String, Hub>> = LazyLock::new(SharedMap::default);
+    HUBS.get_or_make(key, || Hub {
         head: Arc::new(Head::new()),
         state: Mutex::new(HubState {
             open_stores: 0,
             listener: None,
         }),
-    });
-    map.insert(key, Arc::downgrade(&hub));
-    hub
+    })
 }
 
 /// The LISTEN loop: publishes every notified position to `head`, and after

@@ -30,29 +30,29 @@
 //! PostgreSQL build the JSON text was measured slower). Columns are cast so
 //! that tables with other compatible column types read the same.
 
-use std::collections::HashMap;
 #[cfg(test)]
 use std::sync::atomic::AtomicU8;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
 use crate::error::{Result, StoreError};
-use crate::store::batch::write_event;
+use crate::store::batch::event_json;
 use crate::store::conns::{retrying, Conns};
-use crate::store::group::{dropped_by_leader, GroupQueue};
+use crate::store::group::{dropped_by_leader, GroupQueue, QueuedAppend};
 use crate::store::head::Head;
-use crate::store::names::validate_table_name;
+use crate::store::names::TABLES;
+use crate::store::server::max_connections;
+use crate::store::version_key::VersionIndexes;
 use crate::store::{BoxTask, Engine, EventBatch, NewEvent, Tables, Wakeups};
 pub use append::AppendMode;
-use append::QueuedAppend;
 use errors::Table;
 use listen::{hub_for, Hub};
 pub use options::PostgresOptions;
-use options::{connect_error, target, Target, ENGINE};
+use options::{connect_error, target, Target};
 use sql::Statements;
 pub use sql::{channel_name, lock_key, migrate_lock_key};
 
@@ -65,12 +65,6 @@ mod read;
 #[cfg(test)]
 pub(crate) mod scratch;
 mod sql;
-
-/// Connections of a pool unless `maxConnections` says otherwise (what pg and
-/// postgres.js use).
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-/// The most connections one store may open.
-pub const MAX_CONNECTIONS: u32 = 1000;
 
 pub struct PostgresEngine {
     conns: Conns<PgConnection>,
@@ -87,7 +81,7 @@ pub struct PostgresEngine {
     append_mode: AtomicU8,
     closed: AtomicBool,
     /// Names of unique indexes known to be (or not to be) the version check.
-    version_indexes: Mutex<HashMap<String, bool>>,
+    version_indexes: VersionIndexes,
     /// Appends that arrive while one is written wait here and are written
     /// together (group commit, see `store/group.rs`).
     appends: GroupQueue<QueuedAppend, Result<Vec<i64>>>,
@@ -106,58 +100,14 @@ impl PostgresEngine {
     /// code), and opens the pool. Tables are not created here: call
     /// [`PostgresEngine::migrate`].
     pub async fn open(options: PostgresOptions) -> Result<Self> {
-        let events_table = options
-            .events
-            .clone()
-            .unwrap_or_else(|| "events".to_string());
-        let bookmarks_table = options
-            .bookmarks
-            .clone()
-            .unwrap_or_else(|| "bookmarks".to_string());
-        validate_table_name(&events_table, "events")?;
-        validate_table_name(&bookmarks_table, "bookmarks")?;
-        if events_table == bookmarks_table {
-            return Err(StoreError::InvalidName(format!(
-                "the events and bookmarks tables are both named \"{events_table}\": give them different names"
-            )));
-        }
-        let max_connections = match options.max_connections {
-            None => DEFAULT_MAX_CONNECTIONS,
-            Some(n) if n.fract() == 0.0 && (1.0..=f64::from(MAX_CONNECTIONS)).contains(&n) => {
-                n as u32
-            }
-            Some(n) => {
-                return Err(StoreError::invalid_argument(format!(
-                    "maxConnections must be an integer from 1 to {MAX_CONNECTIONS}, got {n}"
-                )))
-            }
-        };
+        let (events_table, bookmarks_table) =
+            TABLES.names(options.events.clone(), options.bookmarks.clone())?;
+        let max_connections = max_connections(options.max_connections)?;
         let target = target(&options)?;
 
-        // One connection first: it reports a refused connection, a wrong
-        // password or an unknown database at once (the pool would retry a
-        // refused connection until its acquire timeout), and tells the
-        // server version.
-        let connect = PgConnection::connect_with(&target.options);
-        let connected = match target.connect_timeout {
-            Some(limit) => match tokio::time::timeout(limit, connect).await {
-                Ok(r) => r,
-                Err(_) => {
-                    return Err(StoreError::CannotConnect {
-                        engine: ENGINE,
-                        tls: false,
-                        server: target.server.clone(),
-                        user: target.user.clone(),
-                        reason: format!(
-                            "no answer within {} s: check the host and port, and that no firewall drops the connection",
-                            limit.as_secs_f64()
-                        ),
-                    })
-                }
-            },
-            None => connect.await,
-        };
-        let conn = connected.map_err(|e| connect_error(&target, e))?;
+        // One connection first (the pool would retry a refused connection
+        // until its acquire timeout); it also tells the server version.
+        let conn: PgConnection = target.connect_first(|e| connect_error(&target, e)).await?;
         let version = conn.server_version_num().unwrap_or(0);
         if version != 0 && version < 110_000 {
             let _ = conn.close().await;
@@ -174,7 +124,7 @@ impl PostgresEngine {
         let conns = Conns::new(
             target.options.clone(),
             target.connect_timeout,
-            max_connections as usize,
+            max_connections,
             conn,
         );
 
@@ -196,7 +146,7 @@ impl PostgresEngine {
             #[cfg(test)]
             append_mode: AtomicU8::new(AppendMode::Locked as u8),
             closed: AtomicBool::new(false),
-            version_indexes: Mutex::new(HashMap::new()),
+            version_indexes: VersionIndexes::default(),
             appends: GroupQueue::default(),
             #[cfg(test)]
             inject_lost: AtomicU8::new(0),
@@ -319,13 +269,7 @@ impl Engine for PostgresEngine {
                 )
                 .await;
         }
-        let queued = || QueuedAppend {
-            stream: stream.to_string(),
-            aggregate_id: aggregate_id.to_string(),
-            first_version,
-            timestamps: timestamps.clone(),
-            texts: texts.iter().map(|t| t.to_string()).collect(),
-        };
+        let queued = || QueuedAppend::new(stream, aggregate_id, first_version, events);
         self.appends
             .write(
                 queued,
@@ -382,16 +326,12 @@ impl Engine for PostgresEngine {
             };
             query.fetch_all(conn)
         })?;
-        match rows.first() {
-            None => Ok(None),
-            Some(row) => {
-                let ev = self.event_ref(row)?;
-                self.head.publish(ev.position);
-                let mut out = String::with_capacity(256);
-                write_event(&mut out, &ev);
-                Ok(Some(out))
-            }
-        }
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let ev = self.event_ref(row)?;
+        self.head.publish(ev.position);
+        Ok(Some(event_json(&ev)))
     }
 
     async fn get_bookmark(&self, name: &str) -> Result<i64> {

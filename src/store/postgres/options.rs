@@ -5,20 +5,18 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
 use napi_derive::napi;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::error::{Result, StoreError};
 use crate::store::pem::check_pems;
+use crate::store::server::{connect_timeout, host_port, port};
 
 /// The engine's name in messages.
 pub(crate) const ENGINE: &str = "PostgreSQL";
-/// How long the first connection may take unless `connectTimeout` says.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `application_name` of our connections unless the options set one.
-const APPLICATION_NAME: &str = "evtstore-rs";
+pub(super) const APPLICATION_NAME: &str = "evtstore-rs";
 
 /// The options of a PostgreSQL store. Everything is explicit: nothing is
 /// read from a URL or from files here.
@@ -57,22 +55,7 @@ pub struct PostgresOptions {
 }
 
 /// Checked connection options.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    pub options: PgConnectOptions,
-    /// `host:port`, or the socket path.
-    pub server: String,
-    pub user: String,
-    pub database: String,
-    pub connect_timeout: Option<Duration>,
-}
-
-impl Target {
-    /// `postgres://user@host:port/database`, never with the password.
-    pub fn location(&self) -> String {
-        format!("postgres://{}@{}/{}", self.user, self.server, self.database)
-    }
-}
+pub(crate) type Target = crate::store::server::Target<PgConnectOptions>;
 
 fn invalid(what: &str) -> StoreError {
     StoreError::invalid_argument(format!("the PostgreSQL options are not valid: {what}"))
@@ -83,13 +66,7 @@ pub(crate) fn target(o: &PostgresOptions) -> Result<Target> {
     if o.host.trim().is_empty() {
         return Err(invalid("host is empty"));
     }
-    if !(o.port.fract() == 0.0 && (1.0..=65535.0).contains(&o.port)) {
-        return Err(invalid(&format!(
-            "port must be an integer from 1 to 65535, got {}",
-            o.port
-        )));
-    }
-    let port = o.port as u16;
+    let port = port(o.port, invalid)?;
     if o.user.is_empty() {
         return Err(invalid("user is empty"));
     }
@@ -104,16 +81,7 @@ pub(crate) fn target(o: &PostgresOptions) -> Result<Target> {
             ))
         })?,
     };
-    let connect_timeout = match o.connect_timeout {
-        None => Some(DEFAULT_CONNECT_TIMEOUT),
-        Some(0.0) => None,
-        Some(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
-        Some(secs) => {
-            return Err(invalid(&format!(
-                "connectTimeout must be a number of seconds (0 for no limit), got {secs}"
-            )))
-        }
-    };
+    let connect_timeout = connect_timeout(o.connect_timeout, invalid)?;
     let mut options = PgConnectOptions::new_without_pgpass()
         .port(port)
         .username(&o.user)
@@ -155,13 +123,13 @@ pub(crate) fn target(o: &PostgresOptions) -> Result<Target> {
     }
     let server = if socket {
         format!("{} (port {port})", o.host)
-    } else if o.host.contains(':') {
-        format!("[{}]:{port}", o.host)
     } else {
-        format!("{}:{port}", o.host)
+        host_port(&o.host, port)
     };
     Ok(Target {
         options,
+        engine: ENGINE,
+        scheme: "postgres",
         server,
         user: o.user.clone(),
         database: o.database.clone(),
@@ -276,33 +244,19 @@ fn backend_settings(text: &str) -> Result<Vec<(String, String)>> {
 
 /// Classifies a failure of the first connection.
 pub(crate) fn connect_error(target: &Target, err: sqlx::Error) -> StoreError {
-    let server = target.server.clone();
-    let user = target.user.clone();
-    let cannot = |reason: String| StoreError::CannotConnect {
-        engine: ENGINE,
-        server: server.clone(),
-        user: user.clone(),
-        tls: reason.starts_with("TLS failed"),
-        reason,
+    let cannot = |reason: String| {
+        let tls = reason.starts_with("TLS failed");
+        target.cannot_connect(reason, tls)
     };
     match err {
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             let message = db.message().to_string();
             match code.as_str() {
-                "3D000" => StoreError::UnknownDatabase {
-                    engine: ENGINE,
-                    server,
-                    user,
-                    database: target.database.clone(),
-                },
-                c if c.starts_with("28") => StoreError::AuthFailed {
-                    engine: ENGINE,
-                    server,
-                    user,
-                    database: target.database.clone(),
-                    reason: format!("{message} (SQLSTATE {c})"),
-                },
+                "3D000" => target.unknown_database(),
+                c if c.starts_with("28") => {
+                    target.auth_failed(format!("{message} (SQLSTATE {c})"))
+                }
                 "53300" => cannot(format!(
                     "{message}: the server has no free connection slot, lower maxConnections or raise max_connections"
                 )),
@@ -405,6 +359,7 @@ impl PostgresOptions {
 mod tests {
     use super::*;
     use crate::store::pem::is_pem;
+    use crate::store::server::DEFAULT_CONNECT_TIMEOUT;
 
     fn options() -> PostgresOptions {
         PostgresOptions {

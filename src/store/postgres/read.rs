@@ -1,16 +1,15 @@
 //! Reads of whole events: rows to JSON, and timestamps of any column type.
 
-use futures_util::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{Decode, Postgres, Row, TypeInfo, ValueRef};
 
 use super::errors::Table;
 use super::PostgresEngine;
 use crate::error::Result;
-use crate::store::batch::event_row;
+use crate::store::batch::{event_row, stream_to_json};
 use crate::store::conns::retrying;
 use crate::store::timestamp::parse_timestamp_text;
-use crate::store::{EventBatch, EventColumns, EventRef};
+use crate::store::{EventBatch, EventRef};
 
 /// `timestamptz` counts microseconds from 2000-01-01T00:00:00Z.
 const PG_EPOCH_MS: i64 = 946_684_800_000;
@@ -35,21 +34,9 @@ impl PostgresEngine {
     where
         B: Fn(PgQuery<'q>) -> PgQuery<'q>,
     {
-        let built = retrying!(self, Table::Events, |conn| async {
-            let mut rows = bind(sqlx::query(sql)).fetch(conn);
-            // numbers outside the JSON: rows are read one by one here anyway
-            let mut columns = EventColumns::new(64, 64 * 64, names);
-            let mut max = 0;
-            while let Some(row) = rows.try_next().await? {
-                // a row that is no event is this read's answer: no retry
-                let ev = match self.event_ref(&row) {
-                    Ok(ev) => ev,
-                    Err(e) => return Ok(Err(e)),
-                };
-                max = max.max(ev.position);
-                columns.push(&ev);
-            }
-            Ok(Ok((columns.finish(), max)))
+        let built = retrying!(self, Table::Events, |conn| {
+            let rows = bind(sqlx::query(sql)).fetch(conn);
+            stream_to_json(rows, names, |row| self.event_ref(row))
         })?;
         let (json, max) = built?;
         self.head.publish(max);

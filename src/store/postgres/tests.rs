@@ -1,6 +1,7 @@
-//! PostgreSQL: the scratch databases the suite runs on, and the checks that
-//! only PostgreSQL needs (no skipped events under concurrent appends, exact
-//! error codes, LISTEN/NOTIFY wake-ups, the tables of evtstore 12.0.1).
+//! PostgreSQL: the checks that only PostgreSQL needs (no skipped events in
+//! either append mode, and skipped ones without the lock, exact error
+//! codes, LISTEN/NOTIFY wake-ups, the tables of evtstore 12.0.1); what every
+//! engine promises runs in the shared suite.
 //!
 //! They need a server: `EVTSTORE_TEST_PG_URL` (a superuser URL; each test
 //! creates and drops its own database). Without it they pass after saying
@@ -14,6 +15,7 @@ use sqlx::{Connection, Executor, PgConnection, Row};
 use super::*;
 use crate::store::postgres::scratch::{server_url, ScratchDb, URL_VAR};
 use crate::store::postgres::{AppendMode, PostgresEngine, PostgresOptions};
+use crate::store::scratch::{or_skip, Choice};
 use crate::store::{Engine, Tables};
 
 fn spawn_on_tokio(task: crate::store::BoxTask) {
@@ -54,28 +56,19 @@ async fn sequence_last_value(conn: &mut PgConnection) -> i64 {
 
 // --- no skipped events ---------------------------------------------------------
 
+/// The shared suite's a_reader_never_skips_an_event_under_concurrent_appends
+/// runs the default append mode once; here it runs twice more, and the
+/// two-statement mode.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn pg_a_reader_never_skips_an_event_under_concurrent_appends() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
-    let engine = db
-        .open_with(PostgresOptions {
-            max_connections: Some(12.0),
-            ..Default::default()
-        })
-        .await;
-    engine.migrate(Tables::BOTH).await.expect("migrate");
+async fn pg_a_reader_never_skips_an_event_in_either_append_mode() {
+    let db = or_skip!(ScratchDb::create().await);
+    let engine = db.open_migrated_with(Choice::pool(12.0)).await;
     for mode in [
-        AppendMode::Locked,
         AppendMode::Locked,
         AppendMode::Locked,
         AppendMode::TwoStatements,
     ] {
-        sqlx::query("TRUNCATE events")
-            .execute(&mut db.conn().await)
-            .await
-            .expect("truncate");
+        db.run("TRUNCATE events").await;
         engine.set_append_mode(mode);
         let (seen, all) = race_readers_and_writers(engine.clone() as Store).await;
         assert!(
@@ -94,16 +87,8 @@ async fn pg_a_reader_never_skips_an_event_under_concurrent_appends() {
 /// fails alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_grouped_appends_are_each_all_or_none() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
-    let engine = db
-        .open_with(PostgresOptions {
-            max_connections: Some(4.0),
-            ..Default::default()
-        })
-        .await;
-    engine.migrate(Tables::BOTH).await.expect("migrate");
+    let db = or_skip!(ScratchDb::create().await);
+    let engine = db.open_migrated_with(Choice::pool(4.0)).await;
     let store: Store = engine.clone();
     // "seeded" holds versions 1 and 2: an append of 2..3 must store nothing
     append(&store, "g", "seeded", 1, &["a", "b"])
@@ -202,43 +187,18 @@ async fn pg_grouped_appends_are_each_all_or_none() {
 /// 20.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_without_the_lock_a_reader_skips_events() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
-    let engine = db
-        .open_with(PostgresOptions {
-            max_connections: Some(12.0),
-            ..Default::default()
-        })
-        .await;
-    engine.migrate(Tables::BOTH).await.expect("migrate");
+    let db = or_skip!(ScratchDb::create().await);
+    let engine = db.open_migrated_with(Choice::pool(12.0)).await;
     engine.set_append_mode(AppendMode::Unlocked);
-    const ROUNDS: usize = 20;
-    let mut skipped = 0;
-    let mut rounds = 0;
-    while rounds < ROUNDS && skipped == 0 {
-        rounds += 1;
-        sqlx::query("TRUNCATE events")
-            .execute(&mut db.conn().await)
-            .await
-            .expect("truncate");
-        let (seen, all) = race_readers_and_writers(engine.clone() as Store).await;
-        skipped = all.iter().filter(|p| !seen.contains(p)).count();
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "without the lock: round {rounds} skipped {skipped} events"
-    );
+    let skipped = skipped_without_the_lock(engine.clone(), || db.run("TRUNCATE events")).await;
     engine.close().await;
     db.finish().await;
-    assert!(skipped > 0, "no round in {ROUNDS} skipped an event");
+    assert!(skipped > 0, "no round skipped an event");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_takes_the_lock_before_drawing_a_position() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let engine = db.open_migrated().await;
     let store: Store = engine.clone();
     append(&store, "s", "a", 1, &["x"]).await.expect("append");
@@ -274,9 +234,7 @@ async fn pg_takes_the_lock_before_drawing_a_position() {
 
 #[tokio::test]
 async fn pg_tells_a_version_conflict_from_other_constraint_violations() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let engine = db.open_migrated().await;
     let store: Store = engine.clone();
     let mut conn = db.conn().await;
@@ -316,45 +274,6 @@ async fn pg_tells_a_version_conflict_from_other_constraint_violations() {
     assert_eq!(err.code(), "INVALID_ARGUMENT", "{err}");
     assert_eq!(all_events(&store, &["s", "forbidden"]).await.len(), 1);
     drop(conn);
-    engine.close().await;
-    db.finish().await;
-}
-
-#[tokio::test]
-async fn pg_reports_a_missing_table_and_not_a_conflict() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
-    let engine = db
-        .open_with(PostgresOptions {
-            events: Some("ev".into()),
-            bookmarks: Some("bm".into()),
-            ..Default::default()
-        })
-        .await;
-    let store: Store = engine.clone();
-    let err = append(&store, "s", "a", 1, &["x"])
-        .await
-        .expect_err("no table");
-    assert_eq!(err.code(), "MISSING_TABLE");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("table \"ev\" does not exist in postgres://"),
-        "{msg}"
-    );
-    assert!(msg.contains("run migrate() first"), "{msg}");
-    for err in [
-        store.events_from(&strings(&["s"]), 0, None).await.err(),
-        store.events_for("s", "a", None).await.err(),
-        store.last_event(&strings(&["s"]), Some("a")).await.err(),
-    ] {
-        assert_eq!(err.expect("no table").code(), "MISSING_TABLE");
-    }
-    let err = store.get_bookmark("b").await.expect_err("no table");
-    assert_eq!(err.code(), "MISSING_TABLE");
-    assert!(err.to_string().contains("\"bm\""), "{err}");
-    let err = store.set_bookmark("b", 1).await.expect_err("no table");
-    assert_eq!(err.code(), "MISSING_TABLE");
     engine.close().await;
     db.finish().await;
 }
@@ -411,9 +330,7 @@ async fn password_rejecting_server() -> u16 {
 
 #[tokio::test]
 async fn pg_reports_connection_failures_with_their_own_codes() {
-    let Some(server) = server_url() else {
-        return;
-    };
+    let server = or_skip!(server_url());
     let open = |url: String| async move {
         PostgresEngine::open(PostgresOptions::from_test_url(&url))
             .await
@@ -523,9 +440,7 @@ async fn pg_reports_connection_failures_with_their_own_codes() {
 
 #[tokio::test]
 async fn pg_reports_a_statement_timeout_as_a_timeout() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     db.open_migrated().await.close().await;
     let engine = Arc::new(
         PostgresEngine::open(PostgresOptions {
@@ -553,9 +468,7 @@ async fn pg_reports_a_statement_timeout_as_a_timeout() {
 
 #[tokio::test]
 async fn pg_closed_store_says_so() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let engine = db.open_migrated().await;
     engine.close().await;
     assert!(engine.is_closed());
@@ -572,16 +485,8 @@ async fn pg_closed_store_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_an_append_survives_connections_killed_by_the_server() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
-    let engine = db
-        .open_with(PostgresOptions {
-            max_connections: Some(2.0),
-            ..Default::default()
-        })
-        .await;
-    engine.migrate(Tables::BOTH).await.expect("migrate");
+    let db = or_skip!(ScratchDb::create().await);
+    let engine = db.open_migrated_with(Choice::pool(2.0)).await;
     let store: Store = engine.clone();
     // Two pooled connections.
     let (a, b) = tokio::join!(
@@ -611,9 +516,7 @@ async fn pg_an_append_survives_connections_killed_by_the_server() {
 
 #[tokio::test]
 async fn pg_an_append_whose_reply_was_lost_is_recognised_on_retry() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let engine = db.open_migrated().await;
     let store: Store = engine.clone();
     // It committed, then the connection broke before the answer came: the
@@ -657,9 +560,7 @@ async fn pg_an_append_whose_reply_was_lost_is_recognised_on_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_notify_wakes_a_waiter_of_another_store_instance() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let writer = db.open_migrated().await;
     // Another pool, reached through another host name, so it shares no head
     // with `writer`: only NOTIFY can move its head.
@@ -730,9 +631,7 @@ async fn pg_notify_wakes_a_waiter_of_another_store_instance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_listener_catches_up_after_losing_its_connection() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let engine = db.open_migrated().await;
     engine.ensure_listener(&spawn_on_tokio);
     assert!(db.listeners_become(1).await);
@@ -791,9 +690,7 @@ async fn pg_listener_catches_up_after_losing_its_connection() {
 
 #[tokio::test]
 async fn pg_is_compatible_with_the_tables_of_evtstore() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let mut conn = db.conn().await;
     // Exactly what evtstore 12.0.1's provider/pg.ts migrate() runs.
     for ddl in [
@@ -911,9 +808,7 @@ async fn pg_is_compatible_with_the_tables_of_evtstore() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_migrate_is_idempotent_concurrent_and_names_indexes_by_table() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let mut conn = db.conn().await;
     // evtstore's migrate for another table already took the name
     // "MyEvents_stream_position_unique" would have: make it clash.
@@ -923,7 +818,7 @@ async fn pg_migrate_is_idempotent_concurrent_and_names_indexes_by_table() {
     conn.execute("CREATE UNIQUE INDEX \"MyEvents_stream_position_unique\" ON other (x, y)")
         .await
         .expect("clash");
-    let options = || PostgresOptions {
+    let options = || Choice {
         events: Some("MyEvents".into()),
         bookmarks: Some("my_bookmarks".into()),
         ..Default::default()
@@ -976,9 +871,7 @@ async fn pg_migrate_is_idempotent_concurrent_and_names_indexes_by_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_writes_exact_json_for_any_stored_row() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let engine = db.open_migrated().await;
     let store: Store = engine.clone();
     let tricky = r#"[{"timestamp":1700000000000,"event":{"type":"a","big":12345678901234567890123,"f":1.0,"s":"\ud83d\ude00 \u00e9 é \n \" \\ \/","nested":{"x":[1,{"y":null}],"t":true},"empty":{},"arr":[]}},{"timestamp":-5,"event":{"type":"b"}},{"timestamp":8640000000000000,"event":{"type":"c"}}]"#;
@@ -1070,9 +963,7 @@ async fn pg_writes_exact_json_for_any_stored_row() {
 
 #[tokio::test]
 async fn pg_stores_on_one_database_share_head_and_table_names_are_checked() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let a = db.open_migrated().await;
     let b = db.open().await;
     assert!(Arc::ptr_eq(a.head(), b.head()));
@@ -1112,9 +1003,7 @@ async fn pg_stores_on_one_database_share_head_and_table_names_are_checked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a test"]
 async fn pg_measure_appends_and_reads() {
-    let Some(db) = ScratchDb::create().await else {
-        return;
-    };
+    let db = or_skip!(ScratchDb::create().await);
     let engine = db.open_migrated().await;
     let store: Store = engine.clone();
     let mut out = std::io::stderr();
@@ -1186,12 +1075,7 @@ async fn pg_measure_appends_and_reads() {
     }
     engine.set_append_mode(AppendMode::Locked);
     {
-        let one = db
-            .open_with(PostgresOptions {
-                max_connections: Some(1.0),
-                ..Default::default()
-            })
-            .await;
+        let one = db.open_with(Choice::pool(1.0)).await;
         let store: Store = one.clone();
         for v in 1..=50 {
             append(&store, "one", "warm", v, &["w"])

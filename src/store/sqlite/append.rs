@@ -11,29 +11,8 @@ use sqlx::sqlite::SqliteConnection;
 use super::sql::bind_rows;
 use super::{SqliteEngine, INSERT_CHUNK};
 use crate::error::{Result, StoreError};
-use crate::store::group::{dropped_by_leader, Waiting};
+use crate::store::group::{dropped_by_leader, QueuedAppend, WaitingAppend};
 use crate::store::NewEvent;
-
-/// An append waiting for its group: owned copies of what the caller passed.
-pub(super) struct QueuedAppend {
-    stream: String,
-    aggregate_id: String,
-    first_version: i64,
-    timestamps: Vec<i64>,
-    texts: Vec<String>,
-}
-
-impl QueuedAppend {
-    fn events(&self) -> Vec<NewEvent<'_>> {
-        self.timestamps
-            .iter()
-            .zip(&self.texts)
-            .map(|(&timestamp, event)| NewEvent { timestamp, event })
-            .collect()
-    }
-}
-
-type WaitingAppend = Waiting<QueuedAppend, Result<Vec<i64>>>;
 
 /// Most events one group writes (the rest wait for the next group).
 const GROUP_MAX_EVENTS: usize = 5_000;
@@ -47,13 +26,7 @@ impl SqliteEngine {
         first_version: i64,
         events: &[NewEvent<'_>],
     ) -> Result<Vec<i64>> {
-        let queued = || QueuedAppend {
-            stream: stream.to_string(),
-            aggregate_id: aggregate_id.to_string(),
-            first_version,
-            timestamps: events.iter().map(|e| e.timestamp).collect(),
-            texts: events.iter().map(|e| e.event.to_string()).collect(),
-        };
+        let queued = || QueuedAppend::new(stream, aggregate_id, first_version, events);
         self.appends
             .write(
                 queued,

@@ -70,16 +70,7 @@ impl SqliteEngine {
                 && message.contains(".aggregate_id")
                 && message.contains(".version")
             {
-                let detail = if first == last {
-                    format!("version {first} already exists")
-                } else {
-                    format!("one of versions {first} to {last} already exists")
-                };
-                return StoreError::VersionConflict {
-                    stream: stream.to_string(),
-                    aggregate_id: aggregate_id.to_string(),
-                    detail,
-                };
+                return StoreError::version_conflict(stream, aggregate_id, first, last);
             }
         }
         self.db_error(err)

@@ -35,9 +35,9 @@ use sqlx::Row;
 use napi_derive::napi;
 
 use crate::error::{Result, StoreError};
-use crate::store::group::GroupQueue;
+use crate::store::group::{GroupQueue, QueuedAppend};
 use crate::store::head::Head;
-use crate::store::names::validate_sqlite_table_name as validate_table_name;
+use crate::store::names::SQLITE_TABLES;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
 use errors::{absolute, describe_open_error, display_path};
 use shared::{shared_db, SharedDb};
@@ -123,7 +123,7 @@ pub struct SqliteEngine {
     /// Let SQLite build the JSON of reads (off only in tests, to compare).
     sql_json: AtomicBool,
     /// Appends waiting for the one being written (group commit).
-    appends: GroupQueue<append::QueuedAppend, Result<Vec<i64>>>,
+    appends: GroupQueue<QueuedAppend, Result<Vec<i64>>>,
     /// Groups written together (tests: that group commit happens).
     #[cfg(test)]
     pub(crate) groups_written: std::sync::atomic::AtomicUsize,
@@ -134,15 +134,8 @@ impl SqliteEngine {
     /// created here: call [`SqliteEngine::migrate`].
     pub async fn open(options: SqliteOptions) -> Result<Self> {
         let (synchronous, journal) = durability(&options)?;
-        let events_table = options.events.unwrap_or_else(|| "events".to_string());
-        let bookmarks_table = options.bookmarks.unwrap_or_else(|| "bookmarks".to_string());
-        validate_table_name(&events_table, "events")?;
-        validate_table_name(&bookmarks_table, "bookmarks")?;
-        if events_table.eq_ignore_ascii_case(&bookmarks_table) {
-            return Err(StoreError::InvalidName(format!(
-                "the events and bookmarks tables are both named \"{events_table}\": give them different names"
-            )));
-        }
+        let (events_table, bookmarks_table) =
+            SQLITE_TABLES.names(options.events, options.bookmarks)?;
         let file = options.file;
         if file.is_empty() {
             return Err(StoreError::invalid_argument(
@@ -399,10 +392,7 @@ impl Engine for SqliteEngine {
     }
 
     fn wakeups(&self) -> Wakeups {
-        Wakeups {
-            notified: false,
-            probe_every: Some(PROBE_EVERY),
-        }
+        Wakeups::probing(PROBE_EVERY)
     }
 
     /// The highest position in the events table (0 when empty): what a
@@ -515,16 +505,12 @@ impl Engine for SqliteEngine {
             }
         }
         let rows = self.fetch(query).await?;
-        match rows.first() {
-            None => Ok(None),
-            Some(row) => {
-                let ev = self.event_ref(row)?;
-                self.head.publish(ev.position);
-                let mut out = String::with_capacity(256);
-                crate::store::batch::write_event(&mut out, &ev);
-                Ok(Some(out))
-            }
-        }
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let ev = self.event_ref(row)?;
+        self.head.publish(ev.position);
+        Ok(Some(crate::store::batch::event_json(&ev)))
     }
 
     async fn get_bookmark(&self, name: &str) -> Result<i64> {

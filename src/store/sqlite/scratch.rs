@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::store::registry::Scratch;
+use crate::store::scratch::{open_on, Scratch, Unmigrated};
 use crate::store::sqlite::{SqliteEngine, SqliteOptions};
 use crate::store::{Engine, Tables};
 
@@ -69,9 +69,23 @@ pub(crate) async fn scratch() -> Scratch {
     let path = temp_db("suite");
     let engine = Arc::new(open_sqlite(&path).await);
     engine.migrate(Tables::BOTH).await.expect("migrate");
+    let location = std::fs::canonicalize(&path).expect("the file exists");
+    let file = path.display().to_string();
     Scratch {
         name: "sqlite",
         engine: engine.clone(),
+        open_on: open_on(move |events, bookmarks| {
+            SqliteEngine::open(SqliteOptions {
+                file: file.clone(),
+                events: Some(events),
+                bookmarks: Some(bookmarks),
+                ..Default::default()
+            })
+        }),
+        unused: ("ev".into(), "bm".into()),
+        unmigrated: Unmigrated::Refused {
+            location: location.display().to_string(),
+        },
         finish: Box::pin(async move {
             engine.close().await;
             remove_db(&path);

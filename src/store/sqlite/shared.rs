@@ -1,37 +1,30 @@
 //! What all stores on one SQLite file in this process share.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, LazyLock};
 
 use crate::store::head::Head;
+use crate::store::shared::SharedMap;
 
 /// What all stores on one SQLite file in this process share: the write lock
 /// (so this process's writers queue in memory instead of in SQLite's busy
 /// handler) and one head per events table.
 pub(crate) struct SharedDb {
     pub write_lock: tokio::sync::Mutex<()>,
-    heads: Mutex<HashMap<String, Weak<Head>>>,
+    heads: SharedMap<String, Head>,
 }
 
 impl SharedDb {
     pub fn new() -> Self {
         SharedDb {
             write_lock: tokio::sync::Mutex::new(()),
-            heads: Mutex::new(HashMap::new()),
+            heads: SharedMap::default(),
         }
     }
 
     /// The head of one events table of this database.
     pub fn head(&self, events_table: &str) -> Arc<Head> {
-        let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(head) = heads.get(events_table).and_then(Weak::upgrade) {
-            return head;
-        }
-        heads.retain(|_, h| h.strong_count() > 0);
-        let head = Arc::new(Head::new());
-        heads.insert(events_table.to_string(), Arc::downgrade(&head));
-        head
+        self.heads.get_or_make(events_table.to_string(), Head::new)
     }
 }
 
@@ -41,24 +34,11 @@ impl Default for SharedDb {
     }
 }
 
-type Registry = Mutex<HashMap<PathBuf, Weak<SharedDb>>>;
-
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
 /// The shared state of the database file at `canonical_path` (a canonical
 /// path, so two spellings of one file meet).
 pub(crate) fn shared_db(canonical_path: PathBuf) -> Arc<SharedDb> {
-    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(db) = map.get(&canonical_path).and_then(Weak::upgrade) {
-        return db;
-    }
-    map.retain(|_, db| db.strong_count() > 0);
-    let db = Arc::new(SharedDb::new());
-    map.insert(canonical_path, Arc::downgrade(&db));
-    db
+    static DBS: LazyLock<SharedMap<PathBuf, SharedDb>> = LazyLock::new(SharedMap::default);
+    DBS.get_or_make(canonical_path, SharedDb::new)
 }
 
 #[cfg(test)]
