@@ -52,6 +52,26 @@ function pgPool(url) {
 }
 
 /**
+ * What open() returns for a provider on a client of its own (a knex
+ * instance, a pg Pool, a Driver): once the provider is ready; closing it
+ * closes the provider (where it has close()), then releases the client.
+ * @param {any} root the package's API
+ * @param {any} provider
+ * @param {() => Promise<unknown>} release
+ */
+async function opened(root, provider, release) {
+  if (provider.ready) await provider.ready
+  return {
+    api: root,
+    provider,
+    close: async () => {
+      if (typeof provider.close === 'function') await provider.close()
+      await release()
+    },
+  }
+}
+
+/**
  * @param {string} impl 'orig' | 'ours' | 'base'
  * @param {string} store 'memory' | 'sqlite' | 'knex-sqlite' | 'sqlite-normal' | 'pg' | 'mysql' | 'neo4j' | 'mongo'
  * @param {{ initEvents?: any[], file?: string, url?: string, events?: string, bookmarks?: string }} ctx
@@ -85,15 +105,7 @@ async function open(impl, store, ctx) {
     const { createProvider, migrate } = providerModule(impl, 'knex')
     await migrate({ client: db, events: 'events', bookmarks: 'bookmarks' })
     const provider = createProvider({ events: () => db('events'), bookmarks: () => db('bookmarks') })
-    if (provider.ready) await provider.ready
-    return {
-      api: root,
-      provider,
-      close: async () => {
-        if (typeof provider.close === 'function') await provider.close()
-        await db.destroy()
-      },
-    }
+    return opened(root, provider, () => db.destroy())
   }
 
   if (store === 'pg') {
@@ -120,15 +132,7 @@ async function open(impl, store, ctx) {
       }
     }
     const provider = mod.createProvider({ client: pool, events, bookmarks })
-    if (provider.ready) await provider.ready
-    return {
-      api: root,
-      provider,
-      close: async () => {
-        if (typeof provider.close === 'function') await provider.close()
-        await pool.end()
-      },
-    }
+    return opened(root, provider, () => pool.end())
   }
 
   if (store === 'mysql') {
@@ -141,15 +145,7 @@ async function open(impl, store, ctx) {
     const bookmarks = /** @type {string} */ (ctx.bookmarks)
     const { createProvider } = providerModule(impl, 'knex')
     const provider = createProvider({ events: () => db(events), bookmarks: () => db(bookmarks) })
-    if (provider.ready) await provider.ready
-    return {
-      api: root,
-      provider,
-      close: async () => {
-        if (typeof provider.close === 'function') await provider.close()
-        await db.destroy()
-      },
-    }
+    return opened(root, provider, () => db.destroy())
   }
 
   if (store === 'neo4j') {
@@ -161,15 +157,7 @@ async function open(impl, store, ctx) {
     const mod = providerModule(impl, 'neo4j')
     await mod.migrate({ client: driver, ...labels })
     const provider = mod.createProvider({ client: driver, ...labels })
-    if (provider.ready) await provider.ready
-    return {
-      api: root,
-      provider,
-      close: async () => {
-        if (typeof provider.close === 'function') await provider.close()
-        await driver.close()
-      },
-    }
+    return opened(root, provider, () => driver.close())
   }
 
   if (store === 'mongo') {
