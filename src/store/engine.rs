@@ -2,8 +2,8 @@
 //!
 //! Every engine (one folder under `store/`) implements [`Engine`]; the one
 //! native class (`napi::store::Store`) holds an `Arc<dyn Engine>` and never
-//! knows which engine it has. The handler leases of the scale-out issue
-//! join this trait as further methods.
+//! knows which engine it has. Handlers on many processes coordinate through
+//! the lease methods ([`crate::store::lease`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +16,7 @@ use crate::error::Result;
 use crate::store::batch::EventBatch;
 use crate::store::head::Head;
 use crate::store::input::NewEvent;
+use crate::store::lease::{Lease, LeaseClaim};
 
 /// A task an engine wants run in the background (e.g. a LISTEN loop); the
 /// caller decides on which runtime.
@@ -115,6 +116,57 @@ pub trait Engine: Send + Sync {
 
     /// Upserts a bookmark.
     async fn set_bookmark(&self, name: &str, position: i64) -> Result<()>;
+
+    /// Every stored bookmark and its position, by name.
+    async fn bookmarks(&self) -> Result<Vec<(String, i64)>> {
+        let _ = ();
+        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
+    }
+
+    /// How many events of `streams` come after `after_position` (a
+    /// handler's lag).
+    async fn count_after(&self, streams: &[String], after_position: i64) -> Result<i64> {
+        let _ = (streams, after_position);
+        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
+    }
+
+    /// The lease of one bookmark, or `None` when it never had one; every
+    /// lease (by name) when `name` is `None`.
+    async fn leases(&self, name: Option<&str>) -> Result<Vec<Lease>> {
+        let _ = name;
+        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
+    }
+
+    /// Takes the lease when it still is what the claimer saw (no lease, or
+    /// the same token and beat): atomically, so of two claims on one lease
+    /// at most one succeeds. Returns the new token ([`LeaseClaim::next_token`]),
+    /// `None` when the lease moved.
+    async fn claim_lease(&self, claim: &LeaseClaim<'_>) -> Result<Option<i64>> {
+        let _ = claim;
+        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
+    }
+
+    /// Raises the beat of a lease held with `token`; false when the lease
+    /// changed hands (nothing written then).
+    async fn renew_lease(&self, name: &str, token: i64) -> Result<bool> {
+        let _ = (name, token);
+        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
+    }
+
+    /// Gives up a lease held with `token` (owner emptied, token kept, beat
+    /// raised): a waiting instance takes it at once.
+    async fn release_lease(&self, name: &str, token: i64) -> Result<()> {
+        let _ = (name, token);
+        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
+    }
+
+    /// [`Engine::set_bookmark`] only while the bookmark's lease carries
+    /// `token`, checked in the same statement; false (nothing written)
+    /// once another instance took the lease.
+    async fn set_bookmark_fenced(&self, name: &str, position: i64, token: i64) -> Result<bool> {
+        let _ = (name, position, token);
+        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
+    }
 
     /// The highest position this process has seen committed to this
     /// database (shared by every store on it).

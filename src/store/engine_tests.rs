@@ -26,6 +26,10 @@ mod pg_tests;
 #[path = "mysql/tests.rs"]
 mod mysql_tests;
 
+#[path = "lease_tests.rs"]
+mod lease_tests;
+use lease_tests::*;
+
 type Store = Arc<dyn Engine>;
 
 fn events_json(types: &[&str], timestamp: i64) -> String {
@@ -671,7 +675,11 @@ for_each_engine!(
     concurrent_appends_to_one_aggregate_cannot_both_win,
     a_reader_never_skips_an_event_under_concurrent_appends,
     ids_and_streams_are_case_sensitive,
-    migrating_again_keeps_events_bookmarks_and_positions;
+    migrating_again_keeps_events_bookmarks_and_positions,
+    a_lease_changes_hands_only_from_what_the_claimer_saw,
+    a_fenced_write_needs_a_lease,
+    of_concurrent_claims_one_wins,
+    lists_bookmarks_leases_and_counts_what_is_behind;
     scratch: tables_never_migrated_are_missing_not_conflicts,
 );
 

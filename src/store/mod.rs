@@ -7,6 +7,7 @@ pub mod engine;
 pub mod group;
 pub mod head;
 pub mod input;
+pub mod lease;
 pub mod names;
 pub mod pem;
 pub mod registry;

@@ -1,6 +1,7 @@
 //! The in-memory engine with JSON payloads, for the shared engine suite
 //! only (the product keeps payloads in JavaScript: `napi::memory`).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -9,6 +10,7 @@ use super::{Appended, Inner, MemoryEngine};
 use crate::error::{Result, StoreError};
 use crate::store::batch::event_json;
 use crate::store::head::Head;
+use crate::store::lease::{now_ms, Lease, LeaseClaim};
 use crate::store::scratch::{open_on, Scratch, Unmigrated};
 use crate::store::{Engine, EventBatch, EventColumns, EventRef, NewEvent, Tables, Wakeups};
 
@@ -19,6 +21,7 @@ use crate::store::{Engine, EventBatch, EventColumns, EventRef, NewEvent, Tables,
 pub struct MemoryJsonEngine {
     index: MemoryEngine,
     payloads: Mutex<Vec<(i64, Box<str>)>>,
+    leases: Mutex<BTreeMap<String, Lease>>,
 }
 
 impl MemoryJsonEngine {
@@ -28,6 +31,10 @@ impl MemoryJsonEngine {
 
     fn payloads(&self) -> MutexGuard<'_, Vec<(i64, Box<str>)>> {
         self.payloads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lease_map(&self) -> MutexGuard<'_, BTreeMap<String, Lease>> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The events at `indexes`, as JSON columns (with their names unless
@@ -139,6 +146,83 @@ impl Engine for MemoryJsonEngine {
 
     async fn set_bookmark(&self, name: &str, position: i64) -> Result<()> {
         self.index.set_bookmark_sync(name, position)
+    }
+
+    async fn bookmarks(&self) -> Result<Vec<(String, i64)>> {
+        let mut all: Vec<_> = self.index.lock().bookmarks.clone().into_iter().collect();
+        all.sort();
+        Ok(all)
+    }
+
+    async fn count_after(&self, streams: &[String], after_position: i64) -> Result<i64> {
+        let inner = self.index.lock();
+        let count = inner
+            .events
+            .iter()
+            .enumerate()
+            .skip(after_position.max(0) as usize)
+            .filter(|(_, e)| streams.iter().any(|s| *s == *inner.streams[e.stream as usize].name))
+            .count();
+        Ok(count as i64)
+    }
+
+    async fn leases(&self, name: Option<&str>) -> Result<Vec<Lease>> {
+        let leases = self.lease_map();
+        Ok(leases
+            .values()
+            .filter(|l| name.is_none_or(|n| n == l.name))
+            .cloned()
+            .collect())
+    }
+
+    async fn claim_lease(&self, claim: &LeaseClaim<'_>) -> Result<Option<i64>> {
+        let mut leases = self.lease_map();
+        let current = leases.get(claim.name).map(|l| (l.token, l.beat));
+        if current != claim.seen {
+            return Ok(None);
+        }
+        let lease = Lease {
+            name: claim.name.to_string(),
+            owner: claim.owner.to_string(),
+            token: claim.next_token(),
+            beat: claim.seen.map_or(1, |(_, beat)| beat + 1),
+            renewed_at: now_ms(),
+            ttl_ms: claim.ttl_ms,
+            streams: claim.streams.to_string(),
+        };
+        leases.insert(lease.name.clone(), lease);
+        Ok(Some(claim.next_token()))
+    }
+
+    async fn renew_lease(&self, name: &str, token: i64) -> Result<bool> {
+        let mut leases = self.lease_map();
+        match leases.get_mut(name) {
+            Some(l) if l.token == token => {
+                l.beat += 1;
+                l.renewed_at = now_ms();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn release_lease(&self, name: &str, token: i64) -> Result<()> {
+        let mut leases = self.lease_map();
+        if let Some(l) = leases.get_mut(name).filter(|l| l.token == token) {
+            l.owner.clear();
+            l.beat += 1;
+        }
+        Ok(())
+    }
+
+    async fn set_bookmark_fenced(&self, name: &str, position: i64, token: i64) -> Result<bool> {
+        // the lease map stays locked over the write: no claim between
+        let leases = self.lease_map();
+        if leases.get(name).is_none_or(|l| l.token != token) {
+            return Ok(false);
+        }
+        self.index.set_bookmark_sync(name, position)?;
+        Ok(true)
     }
 
     fn head(&self) -> &Arc<Head> {

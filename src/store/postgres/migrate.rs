@@ -38,6 +38,11 @@ impl PostgresEngine {
             .persistent(false)
             .execute(&mut *tx)
             .await?;
+            // the handler leases live beside the bookmarks
+            sqlx::query(&self.lease_sql.create)
+                .persistent(false)
+                .execute(&mut *tx)
+                .await?;
         }
         if !tables.events {
             return tx.commit().await;

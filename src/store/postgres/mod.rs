@@ -44,6 +44,7 @@ use crate::store::batch::event_json;
 use crate::store::conns::{retrying, Conns};
 use crate::store::group::{dropped_by_leader, GroupQueue, QueuedAppend};
 use crate::store::head::Head;
+use crate::store::lease::{Lease, LeaseClaim};
 use crate::store::names::TABLES;
 use crate::store::server::max_connections;
 use crate::store::version_key::VersionIndexes;
@@ -58,6 +59,7 @@ pub use sql::{channel_name, lock_key, migrate_lock_key};
 
 mod append;
 mod errors;
+mod lease;
 mod listen;
 mod migrate;
 mod options;
@@ -77,6 +79,9 @@ pub struct PostgresEngine {
     lock_key: i64,
     channel: String,
     sql: Statements,
+    lease_sql: lease::LeaseStatements,
+    /// The leases table is known to exist.
+    leases_ready: AtomicBool,
     #[cfg(test)]
     append_mode: AtomicU8,
     closed: AtomicBool,
@@ -133,6 +138,7 @@ impl PostgresEngine {
         hub.store_opened();
         let head = hub.head.clone();
         let sql = Statements::new(&events_table, &bookmarks_table);
+        let lease_sql = lease::LeaseStatements::new(&bookmarks_table);
         Ok(PostgresEngine {
             conns,
             events_table: events_table.clone(),
@@ -143,6 +149,8 @@ impl PostgresEngine {
             lock_key: lock_key(&events_table),
             channel: channel_name(&events_table),
             sql,
+            lease_sql,
+            leases_ready: AtomicBool::new(false),
             #[cfg(test)]
             append_mode: AtomicU8::new(AppendMode::Locked as u8),
             closed: AtomicBool::new(false),
@@ -351,5 +359,38 @@ impl Engine for PostgresEngine {
                 .execute(conn)
         })?;
         Ok(())
+    }
+
+    async fn bookmarks(&self) -> Result<Vec<(String, i64)>> {
+        self.all_bookmarks().await
+    }
+
+    async fn count_after(&self, streams: &[String], after_position: i64) -> Result<i64> {
+        retrying!(self, Table::Events, |conn| {
+            sqlx::query_scalar(&self.sql.count_after)
+                .bind(streams)
+                .bind(after_position)
+                .fetch_one(conn)
+        })
+    }
+
+    async fn leases(&self, name: Option<&str>) -> Result<Vec<Lease>> {
+        self.read_leases(name).await
+    }
+
+    async fn claim_lease(&self, claim: &LeaseClaim<'_>) -> Result<Option<i64>> {
+        self.claim(claim).await
+    }
+
+    async fn renew_lease(&self, name: &str, token: i64) -> Result<bool> {
+        self.renew(name, token).await
+    }
+
+    async fn release_lease(&self, name: &str, token: i64) -> Result<()> {
+        self.release_held(name, token).await
+    }
+
+    async fn set_bookmark_fenced(&self, name: &str, position: i64, token: i64) -> Result<bool> {
+        self.bookmark_fenced(name, position, token).await
     }
 }

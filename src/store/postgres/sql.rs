@@ -16,6 +16,7 @@ pub(super) struct Statements {
     pub(super) set_bookmark: String,
     pub(super) stored_versions: String,
     pub(super) max_position: String,
+    pub(super) count_after: String,
 }
 
 /// The columns every read of whole events selects, from `e`, in the order
@@ -138,6 +139,9 @@ impl Statements {
                 "SELECT e.\"position\"::int8, e.\"event\"::text, e.\"timestamp\" FROM {t} AS e WHERE e.\"stream\" = $1 AND e.\"aggregate_id\" = $2 AND e.\"version\" BETWEEN $3 AND $4 ORDER BY e.\"version\""
             ),
             max_position: format!("SELECT max(\"position\")::int8 FROM {t}"),
+            count_after: format!(
+                "SELECT count(*)::int8 FROM {t} WHERE \"stream\" = ANY($1) AND \"position\" > $2"
+            ),
             append_locked,
             #[cfg(test)]
             append_unlocked,

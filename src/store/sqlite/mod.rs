@@ -37,6 +37,7 @@ use napi_derive::napi;
 use crate::error::{Result, StoreError};
 use crate::store::group::{GroupQueue, QueuedAppend};
 use crate::store::head::Head;
+use crate::store::lease::{Lease, LeaseClaim};
 use crate::store::names::SQLITE_TABLES;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
 use errors::{absolute, describe_open_error, display_path};
@@ -45,6 +46,7 @@ use sql::{bind_rows, json_array_sql, quote_ident, Bind, Statements};
 
 mod append;
 mod errors;
+mod lease;
 mod read;
 #[cfg(test)]
 pub(crate) mod scratch;
@@ -120,6 +122,9 @@ pub struct SqliteEngine {
     shared: Arc<SharedDb>,
     head: Arc<Head>,
     sql: Statements,
+    lease_sql: lease::LeaseStatements,
+    /// The leases table is known to exist.
+    leases_ready: AtomicBool,
     /// Let SQLite build the JSON of reads (off only in tests, to compare).
     sql_json: AtomicBool,
     /// Appends waiting for the one being written (group commit).
@@ -218,6 +223,7 @@ impl SqliteEngine {
             max_position: format!("SELECT coalesce(max(\"position\"), 0) FROM {t}"),
         };
 
+        let lease_sql = lease::LeaseStatements::new(&events_table, &bookmarks_table);
         Ok(SqliteEngine {
             pool,
             events_table,
@@ -226,6 +232,8 @@ impl SqliteEngine {
             shared,
             head,
             sql,
+            lease_sql,
+            leases_ready: AtomicBool::new(false),
             sql_json: AtomicBool::new(true),
             appends: GroupQueue::default(),
             #[cfg(test)]
@@ -268,6 +276,8 @@ impl SqliteEngine {
         }
         if tables.bookmarks {
             statements.push(&bookmarks_statement);
+            // the handler leases live beside the bookmarks
+            statements.push(&self.lease_sql.create);
         }
         let _write = self.shared.write_lock.lock().await;
         let mut tx = self
@@ -538,5 +548,33 @@ impl Engine for SqliteEngine {
             .await
             .map_err(|e| self.db_error(e))?;
         Ok(())
+    }
+
+    async fn bookmarks(&self) -> Result<Vec<(String, i64)>> {
+        self.all_bookmarks().await
+    }
+
+    async fn count_after(&self, streams: &[String], after_position: i64) -> Result<i64> {
+        self.count_events_after(streams, after_position).await
+    }
+
+    async fn leases(&self, name: Option<&str>) -> Result<Vec<Lease>> {
+        self.read_leases(name).await
+    }
+
+    async fn claim_lease(&self, claim: &LeaseClaim<'_>) -> Result<Option<i64>> {
+        self.claim(claim).await
+    }
+
+    async fn renew_lease(&self, name: &str, token: i64) -> Result<bool> {
+        self.renew(name, token).await
+    }
+
+    async fn release_lease(&self, name: &str, token: i64) -> Result<()> {
+        self.release_held(name, token).await
+    }
+
+    async fn set_bookmark_fenced(&self, name: &str, position: i64, token: i64) -> Result<bool> {
+        self.bookmark_fenced(name, position, token).await
     }
 }
