@@ -1,7 +1,7 @@
 'use strict'
 
 const { createProvidedAggregate, createPersistedAggregate, checkCacheSize } = require('./aggregate')
-const { createEngine, publicMethods } = require('./handler')
+const { createEngine, publicMethods, withState } = require('./handler')
 const { execute, commandNames, defineOwn, checkId } = require('./commands')
 const { codedError } = require('./errors')
 const { isPlainObject, assertName } = require('./util')
@@ -51,11 +51,14 @@ function createDomainV2(opts, aggregates) {
    */
   function createHandler(bookmark, streams, options = {}) {
     const engine = createEngine({ ...options, bookmark, streams, provider: opts.provider })
-    return {
-      handle: (/** @type {string} */ stream, /** @type {string} */ type, /** @type {Function} */ cb) =>
-        engine.on(stream, type, cb),
-      ...publicMethods(engine),
-    }
+    return withState(
+      {
+        handle: (/** @type {string} */ stream, /** @type {string} */ type, /** @type {Function} */ cb) =>
+          engine.on(stream, type, cb),
+        ...publicMethods(engine),
+      },
+      engine
+    )
   }
 
   return { domain, createHandler }
@@ -131,7 +134,7 @@ function createDomainV1(opts, handlers) {
   function handler(bookmark, options = {}) {
     const engine = createEngine({ ...options, bookmark, streams: [opts.stream], provider: opts.provider })
     const stream = opts.stream
-    return {
+    return withState({
       handle: (/** @type {string} */ type, /** @type {Function} */ cb) => engine.on(stream, type, cb),
       handlers: (/** @type {Record<string, Function>} */ body) => {
         if (!body || typeof body !== 'object') {
@@ -142,7 +145,7 @@ function createDomainV1(opts, handlers) {
         }
       },
       ...publicMethods(engine),
-    }
+    }, engine)
   }
 
   return { handler, command, getAggregate }

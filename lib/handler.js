@@ -12,6 +12,7 @@ const {
   assertNonNegativeNumber,
 } = require('./util')
 const wakeup = require('./wakeup')
+const { createCoordinator, partitionOf, DEFAULT_LEASE_MS } = require('./lease')
 
 const DEFAULT_POLL_INTERVAL = 1000
 const DEFAULT_BATCH_SIZE = 1000
@@ -118,6 +119,12 @@ function attachEvent(err, event) {
  * @param {number} [opts.pollInterval]
  * @param {number} [opts.batchSize]
  * @param {number} [opts.retryDelay]
+ * @param {boolean} [opts.coordinate] false: every process handles every event (no lease)
+ * @param {number} [opts.leaseMs]
+ * @param {number} [opts.partitions]
+ * @param {(state: string, handler: { name: string }) => any} [opts.onStateChange]
+ * @param {{ index: number, count: number, coordinator: ReturnType<typeof createCoordinator>, callbacks: Map<string, Map<string, Function>> }} [opts.partition]
+ *   set by the partitioned handler for each of its parts
  */
 function createEngine(opts) {
   if (!opts || typeof opts !== 'object') {
@@ -143,9 +150,15 @@ function createEngine(opts) {
   if (opts.batchSize !== undefined) assertPositiveInteger(opts.batchSize, 'handler option batchSize')
   const retryDelay = opts.retryDelay === undefined ? DEFAULT_RETRY_DELAY : opts.retryDelay
   assertNonNegativeNumber(retryDelay, 'handler option retryDelay')
+  const { leaseMs, coordinate, onStateChange } = readScaleOptions(opts)
+  if (opts.partitions !== undefined && opts.partitions > 1 && !opts.partition) {
+    // required here, not at the top: partitioned.js builds on this file
+    return require('./partitioned').createPartitioned(opts, createEngine)
+  }
+  const partition = opts.partition
 
   /** @type {Map<string, Map<string, Function>>} */
-  const callbacks = new Map()
+  const callbacks = partition ? partition.callbacks : new Map()
 
   /** @type {any} */
   let provider
@@ -172,6 +185,65 @@ function createEngine(opts) {
   let queue = Promise.resolve()
   /** true while a callback runs synchronously (before its first await) */
   let inCallback = false
+  /** @type {'active' | 'standby' | 'stopped'} */
+  let state = 'stopped'
+  /** the lease of a coordinated handler, once started: see lease.js */
+  /** @type {ReturnType<typeof createCoordinator> | undefined} */
+  let coordinator
+  /** @type {import('./lease').Slot | undefined} */
+  let slot
+
+  /** @param {'active' | 'standby' | 'stopped'} next */
+  function setState(next) {
+    if (state === next) return
+    state = next
+    if (!onStateChange) return
+    try {
+      const out = onStateChange(next, { name })
+      if (out && typeof out.then === 'function') out.then(undefined, report)
+    } catch (err) {
+      report(err)
+    }
+  }
+
+  /** Whether this instance may handle events now (a held lease, or none needed). */
+  const leaseHeld = () => !slot || (coordinator !== undefined && coordinator.holds(slot))
+
+  /**
+   * The lease changed hands: on taking it, the stored bookmark is read again
+   * (another instance moved it); on losing it, a batch in flight gives way.
+   * @param {'active' | 'standby' | 'stopped'} next
+   */
+  function onLease(next) {
+    if (next === 'active') {
+      position = undefined
+      stored = undefined
+    } else {
+      epoch++
+      position = undefined
+      stored = undefined
+    }
+    if (running) setState(next)
+    cancelWait()
+  }
+
+  /**
+   * Starts the lease campaign of a coordinated handler (a stored bookmark on
+   * a native store); the others run without one.
+   * @param {any} p the provider
+   */
+  async function joinLease(p) {
+    if (slot || !coordinate || typeof bookmark !== 'string' || !p[NATIVE]) return
+    const store = await p[NATIVE]
+    if (typeof store.claimLease !== 'function') return
+    if (partition) {
+      coordinator = partition.coordinator
+    } else {
+      coordinator = createCoordinator({ store: p[NATIVE], name, streams, leaseMs, partitions: 1, report })
+    }
+    slot = coordinator.slot(name, onLease, () => queue)
+    if (!partition) coordinator.start()
+  }
 
   /**
    * @template T
@@ -235,7 +307,21 @@ function createEngine(opts) {
   async function writeStored(pos) {
     if (bookmark === MemoryBookmark) return
     const p = await getProvider()
-    if (typeof bookmark === 'string') await p.setPosition(bookmark, pos)
+    const token = slot ? slot.token : 0
+    if (token > 0 && coordinator) {
+      // fenced: nothing is written once another instance took the lease
+      const store = await p[NATIVE]
+      let written
+      try {
+        written = await store.setBookmarkFenced(name, pos, token)
+      } catch (err) {
+        throw require('./errors').fromNative(err)
+      }
+      if (!written) {
+        if (slot) coordinator.lose(slot)
+        return
+      }
+    } else if (typeof bookmark === 'string') await p.setPosition(bookmark, pos)
     else await bookmark.setPosition(pos)
     stored = pos
   }
@@ -296,7 +382,7 @@ function createEngine(opts) {
     for (let i = 0; i < events.length; i++) {
       if (epoch !== myEpoch || !active()) break
       const ev = events[i]
-      const cb = callbackFor(ev)
+      const cb = partition && partitionOf(ev.aggregateId, partition.count) !== partition.index ? undefined : callbackFor(ev)
       if (cb) {
         try {
           let out
@@ -386,7 +472,7 @@ function createEngine(opts) {
   async function run() {
     if (!running) return
     const gen = generation
-    const active = () => running && generation === gen
+    const active = () => running && generation === gen && leaseHeld()
     try {
       await withLock(async () => {
         while ((await batch(active)) > 0 && active()) {
@@ -418,24 +504,37 @@ function createEngine(opts) {
   async function loop(gen) {
     const keepAlive = setInterval(() => {}, KEEP_ALIVE_MS)
     const active = () => running && generation === gen
+    const handling = () => active() && leaseHeld()
     /** @type {any} */
     let waiter
+    const waitOnHead = () => {
+      const w = waiter
+      cancelWait = w ? () => w.cancel() : () => {}
+    }
     try {
       while (active()) {
         const failure = { inUserCode: false }
         try {
           const p = await getProvider()
+          await joinLease(p)
           const store = p[NATIVE] ? await p[NATIVE] : undefined
           if (!active()) break
+          if (!leaseHeld()) {
+            // a standby: woken when the lease comes (onLease) or stop()
+            setState('standby')
+            await sleep(leaseMs)
+            waitOnHead()
+            continue
+          }
+          setState('active')
           if (store && !waiter) {
             waiter = store.createWaiter()
-            const w = waiter
-            cancelWait = () => w.cancel()
+            waitOnHead()
           }
           // the head is taken BEFORE the read: an append after it wakes the wait
           const mark = store ? store.head() : wakeup.seq(p)
-          const read = await withLock(() => batch(active, failure))
-          if (read > 0 || !active()) continue
+          const read = await withLock(() => batch(handling, failure))
+          if (read > 0 || !handling()) continue
           if (store) {
             await waiter.wait(mark, pollInterval)
           } else {
@@ -452,10 +551,7 @@ function createEngine(opts) {
           // threw waits retryDelay, as in evtstore
           const storeFault = !failure.inUserCode && err !== null && typeof err === 'object' && err.retryable === true
           await sleep(storeFault ? Math.min(retryDelay, pollInterval) : retryDelay)
-          if (waiter) {
-            const w = waiter
-            cancelWait = () => w.cancel()
-          }
+          waitOnHead()
         }
       }
     } finally {
@@ -485,8 +581,47 @@ function createEngine(opts) {
       generation++
       cancelWait()
     }
-    if (inCallback) return Promise.resolve()
-    return loopDone ? loopDone.then(() => undefined) : Promise.resolve()
+    const done = (loopDone || Promise.resolve()).then(letGo)
+    if (inCallback) {
+      done.then(undefined, report)
+      return Promise.resolve()
+    }
+    return done
+  }
+
+  /** Once the loop ended (bookmark written): the lease goes to a standby at once. */
+  async function letGo() {
+    if (running) return
+    if (coordinator && !partition) await coordinator.stop()
+    setState('stopped')
+  }
+
+  /**
+   * What this handler is doing: its state, position (for a standby, the
+   * stored bookmark), lag (events of its streams after that position, on
+   * the stores of this package) and lease owner id.
+   */
+  async function status() {
+    const p = await getProvider()
+    let pos = position
+    if (pos === undefined && bookmark !== MemoryBookmark) pos = await readStored()
+    let lag
+    if (p[NATIVE] && typeof pos === 'number') {
+      const store = await p[NATIVE]
+      try {
+        lag = await store.countAfter(streams, pos)
+      } catch (err) {
+        throw require('./errors').fromNative(err)
+      }
+    }
+    return {
+      name,
+      state,
+      position: pos === undefined ? 0 : pos,
+      lag,
+      owner: coordinator ? coordinator.owner : undefined,
+      coordinated: slot !== undefined,
+    }
   }
 
   /** Forgets the in-memory position: the stored bookmark is read again. */
@@ -547,7 +682,39 @@ function createEngine(opts) {
     reset,
     getPosition,
     setPosition,
+    status,
+    get state() {
+      return state
+    },
   }
+}
+
+/**
+ * The options of handlers on many processes, checked.
+ * @param {any} opts
+ */
+function readScaleOptions(opts) {
+  const leaseMs = opts.leaseMs === undefined ? DEFAULT_LEASE_MS : opts.leaseMs
+  assertNonNegativeNumber(leaseMs, 'handler option leaseMs')
+  if (leaseMs < 300) {
+    throw codedError('INVALID_ARGUMENT', `handler option leaseMs must be at least 300 ms (a holder renews every third of it), got ${leaseMs}`, TypeError)
+  }
+  if (opts.coordinate !== undefined && typeof opts.coordinate !== 'boolean') {
+    throw codedError('INVALID_ARGUMENT', `handler option coordinate must be true (one active instance per bookmark) or false (every instance handles every event), got ${describe(opts.coordinate)}`, TypeError)
+  }
+  if (opts.partitions !== undefined) {
+    assertPositiveInteger(opts.partitions, 'handler option partitions')
+    if (opts.partitions > 1 && opts.coordinate === false) {
+      throw codedError('INVALID_ARGUMENT', 'handler options partitions and coordinate: false do not go together: partitions are shared out through leases', TypeError)
+    }
+    if (opts.partitions > 1 && typeof opts.bookmark !== 'string') {
+      throw codedError('INVALID_ARGUMENT', 'handler option partitions needs a stored bookmark (a name): each partition keeps a bookmark of its own', TypeError)
+    }
+  }
+  if (opts.onStateChange !== undefined && typeof opts.onStateChange !== 'function') {
+    throw codedError('INVALID_ARGUMENT', `handler option onStateChange must be a function, got ${describe(opts.onStateChange)}`, TypeError)
+  }
+  return { leaseMs, coordinate: opts.coordinate !== false, onStateChange: opts.onStateChange }
 }
 
 /** @param {ReturnType<typeof createEngine>} engine */
@@ -561,7 +728,21 @@ function publicMethods(engine) {
     reset: engine.reset,
     getPosition: engine.getPosition,
     setPosition: engine.setPosition,
+    status: engine.status,
   }
+}
+
+/**
+ * Gives `handler` a live `state` property ('active', 'standby' or
+ * 'stopped'): a getter, which spreading the methods would have frozen.
+ * @template T
+ * @param {T} handler
+ * @param {{ state: string }} engine
+ * @returns {T & { readonly state: string }}
+ */
+function withState(handler, engine) {
+  Object.defineProperty(handler, 'state', { get: () => engine.state, enumerable: true })
+  return /** @type {any} */ (handler)
 }
 
 /**
@@ -574,7 +755,7 @@ function createHandler(options) {
     throw codedError('INVALID_ARGUMENT', 'createHandler: expected { bookmark, streams, provider, ...options }', TypeError)
   }
   const engine = createEngine(options)
-  return {
+  return withState({
     handle: (/** @type {string} */ stream, /** @type {string} */ type, /** @type {Function} */ cb) =>
       engine.on(stream, type, cb),
     handleStream: (/** @type {string} */ stream, /** @type {Record<string, Function>} */ handlers) => {
@@ -586,7 +767,7 @@ function createHandler(options) {
       }
     },
     ...publicMethods(engine),
-  }
+  }, engine)
 }
 
-module.exports = { createEngine, createHandler, publicMethods, DEFAULT_POLL_INTERVAL, DEFAULT_RETRY_DELAY }
+module.exports = { createEngine, createHandler, publicMethods, withState, DEFAULT_POLL_INTERVAL, DEFAULT_RETRY_DELAY }

@@ -4,6 +4,7 @@
 //! `Error` ([`reply`]).
 
 pub mod batch;
+pub mod leases;
 pub mod memory;
 pub mod reply;
 pub mod store;

@@ -21,7 +21,7 @@ use crate::store::{Engine, EventBatch, Tables};
 /// a Promise except `engine`, `head()` and `createWaiter()`.
 #[napi]
 pub struct Store {
-    engine: Arc<dyn Engine>,
+    pub(super) engine: Arc<dyn Engine>,
 }
 
 #[napi]
