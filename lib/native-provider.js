@@ -291,6 +291,19 @@ function createNativeProvider(opts) {
       return stored
     },
 
+    /**
+     * Every bookmark with its position, lag and lease (owner, token,
+     * expiry): what `npx evtstore-rs status <url>` prints.
+     */
+    async status() {
+      const s = await store()
+      try {
+        return await require('./status').statusOf(s)
+      } catch (err) {
+        throw fail(err)
+      }
+    },
+
     /** Resolves when the store is open; rejects with the reason it could not be opened. */
     ready,
 

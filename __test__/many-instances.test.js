@@ -1,0 +1,78 @@
+'use strict'
+// Handlers on many processes (docs/many-instances.md), on every store: three
+// processes run one handler while this one appends, the active process is
+// killed twice (see many-instances.js for what is checked); a handler with 4
+// partitions over 3 processes, one killed. A store whose server is missing is
+// skipped with the reason (failed under CI=true).
+const { describe, it } = require('node:test')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { provider: providerModule } = require('./pkg')
+const { instancesTakeTurns } = require('./many-instances')
+const { pgRequirement, createDatabase } = require('./pg-server')
+const { mysqlRequirement, createMysqlDatabase } = require('./mysql-server')
+const { mongoRequirement, createMongoDatabase } = require('./mongo-server')
+const { neo4jRequirement, newLabels, driverFor, removeLabels } = require('./neo4j-server')
+
+const T = { timeout: 120000 }
+
+/** it() that runs `fn` with the store, or skips (fails under CI) without its server. */
+function onStore(name, requirement, open) {
+  const req = requirement()
+  const opts = { ...T, ...(req.skip ? { skip: req.skip } : {}) }
+  describe(`handlers on many processes: ${name}`, () => {
+    for (const [title, scenario] of [
+      ['one active at a time; the active one killed twice', { kills: 2 }],
+      ['4 partitions over 3 processes, one killed', { partitions: 4, kills: 1 }],
+    ]) {
+      it(title, opts, async (t) => {
+        if (req.fail) throw new Error(req.fail)
+        const { store, drop } = await open(req)
+        try {
+          await instancesTakeTurns(t, { store, ...scenario })
+        } finally {
+          await drop()
+        }
+      })
+    }
+  })
+}
+
+onStore('SQLite', () => ({}), async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evtstore-rs-many-'))
+  const file = path.join(dir, 'events.sqlite')
+  await providerModule('sqlite').migrate({ file })
+  return { store: { form: 'sqlite-file', url: file }, drop: async () => fs.rmSync(dir, { recursive: true, force: true }) }
+})
+
+onStore('PostgreSQL', pgRequirement, async () => {
+  const db = await createDatabase()
+  await providerModule('postgres').migrate({ url: db.url })
+  return { store: { form: 'postgres-url', url: db.url }, drop: () => db.drop() }
+})
+
+onStore('MySQL/MariaDB', mysqlRequirement, async () => {
+  const db = await createMysqlDatabase()
+  await providerModule('mysql').migrate({ url: db.url })
+  return { store: { form: 'mysql-url', url: db.url }, drop: () => db.drop() }
+})
+
+onStore('MongoDB (FerretDB)', mongoRequirement, async () => {
+  const db = await createMongoDatabase()
+  await providerModule('mongo').migrate({ url: db.url })
+  return { store: { form: 'mongo-url', url: db.url }, drop: () => db.drop() }
+})
+
+onStore('Neo4j 5', () => neo4jRequirement('5'), async (req) => {
+  const labels = newLabels()
+  await providerModule('neo4j').migrate({ url: req.url, ...labels })
+  return {
+    store: { form: 'neo4j-url', url: req.url, ...labels },
+    drop: async () => {
+      const driver = driverFor(req.url)
+      await removeLabels(driver, labels)
+      await driver.close()
+    },
+  }
+})
