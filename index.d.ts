@@ -100,6 +100,34 @@ export type NativeProvider<Evt extends Event = any> = Provider<Evt> & {
   close(): Promise<void>
 }
 
+/** A bookmark as `provider.status()` shows it. */
+export type BookmarkStatus = {
+  name: string
+  /** The position of the last event handled. */
+  position: number
+  /** Events of its streams after `position`; undefined until a coordinated handler ran on it (the streams are kept with the lease). */
+  lag: number | undefined
+  streams: string[] | undefined
+  /** The instance holding the lease, `<host>:<pid>:<id>`; undefined when free or never leased. */
+  owner: string | undefined
+  /** The lease's fencing token: rises each time the lease changes hands. */
+  token: number | undefined
+  /** When the owner last renewed the lease (its clock). */
+  renewedAt: Date | undefined
+  /** `renewedAt` plus the lease length: past it a standby takes over. */
+  expiresAt: Date | undefined
+}
+
+/**
+ * A provider on a database (SQLite, PostgreSQL, MySQL/MariaDB, MongoDB,
+ * Neo4j, through knex or not): handlers on it coordinate through leases
+ * stored beside the bookmarks.
+ */
+export type StoreProvider<Evt extends Event = any> = NativeProvider<Evt> & {
+  /** Every bookmark with its position, lag and lease: what `npx evtstore-rs status <url>` prints. */
+  status(): Promise<BookmarkStatus[]>
+}
+
 /** A bookmark kept somewhere of your choosing (see `createBookmark`). */
 export type ProviderBookmark = {
   readonly name: string
@@ -259,6 +287,47 @@ export type DomainHandlerOpts = {
    * Default 10000.
    */
   retryDelay?: number
+  /**
+   * evtstore-rs: with a stored bookmark on a database, one process at a
+   * time handles events: the one holding the bookmark's lease; the others
+   * stand by and take over when it stops or dies. false: every process
+   * handles every event (as evtstore does). Default true.
+   */
+  coordinate?: boolean
+  /**
+   * evtstore-rs: the lease length in ms (at least 300). The holder renews
+   * every third of it; a standby takes over a lease left unrenewed this
+   * long (after a SIGKILL: measured 2.1 to 3.1 s with the default). Default 3000.
+   */
+  leaseMs?: number
+  /**
+   * evtstore-rs: splits the handler into this many partitions by a stable
+   * hash of the aggregate id, each with its own bookmark (`<name>#<i>/<n>`)
+   * and lease, shared out between the running instances. Each aggregate's
+   * events stay in order; events of different aggregates do not. Default 1.
+   */
+  partitions?: number
+  /** evtstore-rs: called when this instance becomes `active`, `standby` or `stopped` (per partition when partitioned). */
+  onStateChange?: (state: HandlerState, handler: { name: string }) => any
+}
+
+/** `active`: handles events; `standby`: waits for the lease; `stopped`: not started. */
+export type HandlerState = 'active' | 'standby' | 'stopped'
+
+/** What `handler.status()` tells. */
+export type HandlerStatus = {
+  name: string
+  state: HandlerState
+  /** The position of the last event handled (a standby: the stored bookmark). */
+  position: any
+  /** Events of its streams after `position` (undefined on a provider not of this package). */
+  lag: number | undefined
+  /** This instance's id in the lease table, when coordinated. */
+  owner: string | undefined
+  /** Whether it takes turns with other instances through a lease. */
+  coordinated: boolean
+  /** Each partition's status, for `partitions` > 1. */
+  partitions?: HandlerStatus[]
 }
 
 export type HandlerOptsV1 = DomainHandlerOpts
@@ -300,6 +369,10 @@ type HandlerControls = {
   getPosition(): Promise<any>
   /** Sets the position (when given) and stores it in the bookmark. */
   setPosition(position?: any): Promise<void>
+  /** evtstore-rs: `active`, `standby` or `stopped`. */
+  readonly state: HandlerState
+  /** evtstore-rs: state, position, lag and lease owner. */
+  status(): Promise<HandlerStatus>
 }
 
 type SingleStreamCallbacks<E extends Event> = {

@@ -41,6 +41,7 @@ function createPartitioned(opts, createEngine) {
   }
   const coordinator = createCoordinator({ store, name, streams: Array.isArray(opts.streams) ? opts.streams : [opts.streams], leaseMs, partitions: count, report })
   const onStateChange = opts.onStateChange
+  /** @type {any[]} */
   const parts = []
   for (let index = 0; index < count; index++) {
     parts.push(

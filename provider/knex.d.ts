@@ -1,5 +1,5 @@
 import type { Knex as knex } from 'knex'
-import { Event, ErrorCallback, NativeProvider } from '../index'
+import { Event, ErrorCallback, StoreProvider } from '../index'
 import type { Durability } from './sqlite'
 
 export type Bookmark = {
@@ -27,7 +27,7 @@ export type Options = Durability & {
  * better-sqlite3) the Rust core reads and writes the same file and tables;
  * other clients are not supported yet (code NOT_SUPPORTED).
  */
-export declare function createProvider<E extends Event>(opts: Options): NativeProvider<E>
+export declare function createProvider<E extends Event>(opts: Options): StoreProvider<E>
 
 /** Creates the named tables when missing, in the knex client's SQLite database. */
 export declare function migrate(opts: MigrateOptions): Promise<void>

@@ -1,4 +1,4 @@
-import { Event, StoreEvent, ErrorCallback, NativeProvider } from '../index'
+import { Event, StoreEvent, ErrorCallback, StoreProvider } from '../index'
 
 /**
  * A Collection of the official `mongodb` driver (4.x to 6.x). evtstore-rs only
@@ -51,7 +51,7 @@ export type UrlLocation = {
  * core. Providers on the same database and collections share one native
  * client in the process.
  */
-export declare function createProvider<E extends Event>(opts: Options<E> | UrlOptions): NativeProvider<E>
+export declare function createProvider<E extends Event>(opts: Options<E> | UrlOptions): StoreProvider<E>
 
 /**
  * Creates the indexes, turns evtstore's BSON Timestamp positions (events and

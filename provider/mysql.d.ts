@@ -1,4 +1,4 @@
-import { Event, ErrorCallback, NativeProvider } from '../index'
+import { Event, ErrorCallback, StoreProvider } from '../index'
 
 export type Bookmark = {
   bookmark: string
@@ -37,7 +37,7 @@ export type Options = Location &
  * evtstore's knex tables. Providers on the same database and tables share one
  * native pool in the process.
  */
-export declare function createProvider<E extends Event>(opts: Options): NativeProvider<E>
+export declare function createProvider<E extends Event>(opts: Options): StoreProvider<E>
 
 /**
  * Creates the events and bookmarks tables and their unique indexes when

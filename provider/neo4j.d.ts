@@ -1,7 +1,7 @@
 // evtstore's provider/neo4j, run by the Rust core over its own Bolt
 // connections: Neo4j 3.5, 4.4 and 5.x. Same signatures as evtstore's, plus
 // the native form { url, user, password, database? }.
-import { ErrorCallback, Event, NativeProvider } from '../index'
+import { ErrorCallback, Event, StoreProvider } from '../index'
 
 /**
  * A neo4j-driver Driver (4.4 to 6). evtstore-rs only reads which server it
@@ -58,7 +58,7 @@ export type MigrateOptions = (ClientLocation | UrlLocation) & Labels
  * A provider on Neo4j, run by the Rust core. Providers on the same server,
  * database and labels share one native pool in the process.
  */
-export declare function createProvider<E extends Event>(opts: Options): NativeProvider<E>
+export declare function createProvider<E extends Event>(opts: Options): StoreProvider<E>
 
 /**
  * Creates the uniqueness constraints, the indexes (in the syntax of the

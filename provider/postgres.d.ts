@@ -1,4 +1,4 @@
-import { Event, ErrorCallback, NativeProvider } from '../index'
+import { Event, ErrorCallback, StoreProvider } from '../index'
 
 /**
  * A postgres.js `sql` instance (`postgres(...)`, version 3). evtstore-rs only
@@ -51,7 +51,7 @@ export type Options = (UrlLocation | SqlLocation) &
  * A provider on PostgreSQL, run by the Rust core. Providers on the same
  * database and tables share one native pool in the process.
  */
-export declare function createProvider<E extends Event>(opts: Options): NativeProvider<E>
+export declare function createProvider<E extends Event>(opts: Options): StoreProvider<E>
 
 /**
  * Creates the events and bookmarks tables and their indexes when missing

@@ -1,4 +1,4 @@
-import { Event, ErrorCallback, NativeProvider } from '../index'
+import { Event, ErrorCallback, StoreProvider } from '../index'
 
 /** The database: a file name (or ':memory:'), or an sqlite: URL. */
 export type Location =
@@ -49,7 +49,7 @@ export type MigrateOptions = Location & Tables & Durability
  * A provider on an SQLite database, run by the Rust core. Create the tables
  * first with `migrate` (':memory:' databases get them at once).
  */
-export declare function createProvider<E extends Event>(opts: Options): NativeProvider<E>
+export declare function createProvider<E extends Event>(opts: Options): StoreProvider<E>
 
 /** Creates the events and bookmarks tables when they are missing (never drops anything). */
 export declare function migrate(opts: MigrateOptions): Promise<void>
