@@ -39,6 +39,8 @@ impl MongoEngine {
                 true,
             )
             .await?;
+            // the handler leases live beside the bookmarks
+            self.create_lease_indexes().await?;
         }
         if tables.events {
             self.ensure_index(
@@ -72,7 +74,7 @@ impl MongoEngine {
 
     /// Creates an index unless one on the same keys exists (under any name:
     /// MongoDB refuses a second one).
-    async fn ensure_index(
+    pub(super) async fn ensure_index(
         &self,
         collection: &mongodb::Collection<Document>,
         name: &str,

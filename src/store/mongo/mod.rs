@@ -13,6 +13,9 @@
 //! skipped; a range left in flight longer than `abandonAfterMs` (a writer
 //! that died) is abandoned by the reader that finds it, so handlers never
 //! stall for ever.
+//!
+//! Handler leases live in `<bookmarks>_leases`, one document per (bookmark,
+//! token), changed hands by insert (`lease.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,6 +29,7 @@ use napi_derive::napi;
 
 use crate::error::{Result, StoreError};
 use crate::store::head::{shared_head, Head};
+use crate::store::lease::{leases_table, Lease, LeaseClaim};
 use crate::store::names::Naming;
 use crate::store::version_key::VersionIndexes;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
@@ -33,6 +37,7 @@ use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
 mod append;
 mod errors;
 mod json;
+mod lease;
 mod migrate;
 mod positions;
 mod read;
@@ -75,6 +80,8 @@ pub struct MongoEngine {
     raw_events: Collection<RawDocumentBuf>,
     bookmarks: Collection<Document>,
     counter: Collection<Document>,
+    /// `<bookmarks>_leases`: one document per (bookmark, token) (`lease.rs`).
+    leases: Collection<Document>,
     events_name: String,
     /// The user the URL names, for connection errors.
     user: String,
@@ -83,6 +90,8 @@ pub struct MongoEngine {
     closed: AtomicBool,
     /// `migrate()` ran (checked before the first append).
     migrated: AtomicBool,
+    /// The leases collection's index is known to exist.
+    leases_ready: AtomicBool,
     positions: positions::Positions,
     /// Whether a unique index (by name) is the one over (stream,
     /// aggregateId, version), asked once per index name.
@@ -183,6 +192,7 @@ impl MongoEngine {
             raw_events: db.collection(&events_name),
             bookmarks: db.collection(&bookmarks_name),
             counter: db.collection(&counter_name),
+            leases: db.collection(&leases_table(&bookmarks_name)),
             client,
             user,
             events_name,
@@ -190,6 +200,7 @@ impl MongoEngine {
             head,
             closed: AtomicBool::new(false),
             migrated: AtomicBool::new(false),
+            leases_ready: AtomicBool::new(false),
             positions: positions::Positions::new(abandon_after),
             version_indexes: VersionIndexes::default(),
         })
@@ -306,6 +317,41 @@ impl Engine for MongoEngine {
             .await
             .map_err(|e| self.db_error(e))?;
         Ok(())
+    }
+
+    async fn bookmarks(&self) -> Result<Vec<(String, i64)>> {
+        self.check_open()?;
+        self.all_bookmarks().await
+    }
+
+    async fn count_after(&self, streams: &[String], after_position: i64) -> Result<i64> {
+        self.check_open()?;
+        self.count_events_after(streams, after_position).await
+    }
+
+    async fn leases(&self, name: Option<&str>) -> Result<Vec<Lease>> {
+        self.check_open()?;
+        self.read_leases(name).await
+    }
+
+    async fn claim_lease(&self, claim: &LeaseClaim<'_>) -> Result<Option<i64>> {
+        self.check_open()?;
+        self.claim(claim).await
+    }
+
+    async fn renew_lease(&self, name: &str, token: i64) -> Result<bool> {
+        self.check_open()?;
+        self.renew(name, token).await
+    }
+
+    async fn release_lease(&self, name: &str, token: i64) -> Result<()> {
+        self.check_open()?;
+        self.release_held(name, token).await
+    }
+
+    async fn set_bookmark_fenced(&self, name: &str, position: i64, token: i64) -> Result<bool> {
+        self.check_open()?;
+        self.bookmark_fenced(name, position, token).await
     }
 
     fn head(&self) -> &Arc<Head> {

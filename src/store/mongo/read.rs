@@ -21,7 +21,7 @@ fn projection(names: bool) -> Document {
 }
 
 /// `$nor` over the abandoned ranges that meet (after, up_to].
-fn leave_out(filter: &mut Document, abandoned: &[(i64, i64)], after: i64, up_to: i64) {
+pub(super) fn leave_out(filter: &mut Document, abandoned: &[(i64, i64)], after: i64, up_to: i64) {
     let ranges: Vec<Bson> = abandoned
         .iter()
         .filter(|(from, to)| *to > after && *from <= up_to)
@@ -32,7 +32,7 @@ fn leave_out(filter: &mut Document, abandoned: &[(i64, i64)], after: i64, up_to:
     }
 }
 
-fn in_streams(streams: &[String]) -> Bson {
+pub(super) fn in_streams(streams: &[String]) -> Bson {
     match streams {
         [one] => Bson::String(one.clone()),
         many => Bson::Document(doc! { "$in": many.to_vec() }),

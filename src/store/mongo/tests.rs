@@ -1,9 +1,11 @@
 //! MongoDB specifics (the shared suite runs through `scratch_engines`):
 //! all or none on a partial insert, ranges in flight held and abandoned,
-//! evtstore's Timestamp positions migrated, errors told apart.
+//! evtstore's Timestamp positions migrated, errors told apart, handler
+//! leases without conditional updates.
 
 use std::time::{Duration, Instant};
 
+use futures_util::TryStreamExt;
 use mongodb::bson::{doc, DateTime, Timestamp};
 
 use super::scratch::ScratchDb;
@@ -281,4 +283,115 @@ async fn mongo_errors_say_what_happened() {
         let err = MongoEngine::open(options).await.err().expect(&url);
         assert_eq!(err.code(), code, "{url}: {err}");
     }
+}
+
+fn lease_claim<'a>(
+    name: &'a str,
+    owner: &'a str,
+    seen: Option<(i64, i64)>,
+) -> crate::store::lease::LeaseClaim<'a> {
+    crate::store::lease::LeaseClaim {
+        name,
+        owner,
+        seen,
+        ttl_ms: 3000,
+        streams: "[]",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_leases_are_insert_only_and_fence_the_bookmark_by_token() {
+    let db = or_skip!(ScratchDb::create().await);
+    let store = db.open_migrated().await;
+    // many claims of one token at once (FerretDB loses concurrent updates,
+    // never a unique _id): one wins
+    for seen in [None, Some((1, 1))] {
+        let owners: Vec<String> = (0..12).map(|i| format!("o{i}")).collect();
+        let claims: Vec<_> = owners.iter().map(|o| lease_claim("h", o, seen)).collect();
+        let won = futures_util::future::join_all(claims.iter().map(|c| store.claim_lease(c))).await;
+        let won: Vec<i64> = won.into_iter().filter_map(|w| w.expect("claim")).collect();
+        assert_eq!(won, vec![seen.map_or(1, |(t, _)| t + 1)], "{seen:?}");
+    }
+    let lease = store.leases(Some("h")).await.expect("read").remove(0);
+    assert_eq!((lease.token, lease.beat), (2, 2));
+    assert_eq!(
+        store
+            .claim_lease(&lease_claim("h", "z", Some((2, 2))))
+            .await,
+        Ok(Some(3))
+    );
+    // the documents of tokens before the replaced one are removed
+    let leases = db.collection("bookmarks_leases");
+    let tokens: Vec<i64> = leases
+        .find(doc! { "name": "h" })
+        .sort(doc! { "token": 1 })
+        .await
+        .expect("find")
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("read")
+        .iter()
+        .map(|d| d.get_i64("token").expect("token"))
+        .collect();
+    assert_eq!(tokens, vec![2, 3]);
+    // a first claim that comes late finds its token's document removed:
+    // inserting it again does not take the lease
+    assert_eq!(
+        store.claim_lease(&lease_claim("h", "late", None)).await,
+        Ok(None)
+    );
+    assert_eq!(store.leases(Some("h")).await.expect("read")[0].owner, "z");
+    assert_eq!(
+        leases
+            .count_documents(doc! { "name": "h" })
+            .await
+            .expect("count"),
+        2
+    );
+
+    // a bookmark written under a newer token is not written over, even by
+    // a writer whose lease read still passed
+    assert_eq!(store.set_bookmark_fenced("h", 5, 3).await, Ok(true));
+    db.collection("bookmarks")
+        .update_one(
+            doc! { "bookmark": "h" },
+            doc! { "$set": { "position": 8_i64, "leaseToken": 4_i64 } },
+        )
+        .await
+        .expect("newer write");
+    assert_eq!(store.set_bookmark_fenced("h", 6, 3).await, Ok(false));
+    assert_eq!(store.get_bookmark("h").await, Ok(8));
+    assert_eq!(store.bookmarks().await, Ok(vec![("h".to_string(), 8)]));
+    store.close().await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_leases_work_on_a_database_migrated_before_them() {
+    let db = or_skip!(ScratchDb::create().await);
+    let store = db.open_migrated().await;
+    store.set_bookmark("h", 4).await.expect("set");
+    store.close().await;
+    db.collection("bookmarks_leases")
+        .drop()
+        .await
+        .expect("drop");
+    // a store that does not migrate: the index is made before the first lease
+    let store = db.open_with(MongoOptions::default()).await;
+    assert_eq!(store.leases(None).await, Ok(vec![]));
+    let names: Vec<String> = db
+        .collection("bookmarks_leases")
+        .list_index_names()
+        .await
+        .expect("indexes");
+    assert!(names.iter().any(|n| n == "name-token-index"), "{names:?}");
+    assert_eq!(
+        store.claim_lease(&lease_claim("h", "a", None)).await,
+        Ok(Some(1))
+    );
+    // a bookmark written before leases has no token: a fenced write takes it
+    assert_eq!(store.set_bookmark_fenced("h", 5, 1).await, Ok(true));
+    assert_eq!(store.get_bookmark("h").await, Ok(5));
+    store.close().await;
+    db.finish().await;
 }
