@@ -1016,6 +1016,7 @@ async fn sqlite_migrate_is_idempotent_and_keeps_data() {
         [
             "MyEvents",
             "my_bookmarks",
+            "my_bookmarks_leases",
             "myevents_stream_aggregate_id_version_unique",
             "myevents_stream_position_unique"
         ]
