@@ -8,35 +8,6 @@ use super::store::Store;
 use crate::store::input::{to_position, to_streams};
 use crate::store::lease::{Lease, LeaseClaim};
 
-/// A bookmark's lease as stored.
-#[napi(object, js_name = "StoredLease")]
-pub struct JsLease {
-    pub name: String,
-    /// "" once released.
-    pub owner: String,
-    pub token: i64,
-    pub beat: i64,
-    /// When its owner last renewed it (ms since the epoch, the owner's clock).
-    pub renewed_at: i64,
-    pub ttl_ms: i64,
-    /// The handler's streams, a JSON array.
-    pub streams: String,
-}
-
-impl From<Lease> for JsLease {
-    fn from(l: Lease) -> Self {
-        JsLease {
-            name: l.name,
-            owner: l.owner,
-            token: l.token,
-            beat: l.beat,
-            renewed_at: l.renewed_at,
-            ttl_ms: l.ttl_ms,
-            streams: l.streams,
-        }
-    }
-}
-
 /// A stored bookmark.
 #[napi(object)]
 pub struct StoredBookmark {
@@ -83,12 +54,8 @@ impl Store {
     /// The lease of bookmark `name` (an empty array when it never had
     /// one), or every lease when no name is given.
     #[napi(ts_return_type = "Promise<StoredLease[]>")]
-    pub async fn leases(&self, name: Option<String>) -> Reply<Vec<JsLease>> {
-        let leases = self.engine.leases(name.as_deref()).await;
-        Reply::new(
-            self.engine.name(),
-            leases.map(|all| all.into_iter().map(JsLease::from).collect()),
-        )
+    pub async fn leases(&self, name: Option<String>) -> Reply<Vec<Lease>> {
+        Reply::new(self.engine.name(), self.engine.leases(name.as_deref()).await)
     }
 
     /// Takes the lease if it still is what was seen (none when

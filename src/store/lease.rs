@@ -16,8 +16,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// One bookmark's lease as stored.
+use napi_derive::napi;
+
+/// One bookmark's lease as stored (JavaScript sees it as `StoredLease`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[napi(object, js_name = "StoredLease")]
 pub struct Lease {
     /// The bookmark's name.
     pub name: String,
