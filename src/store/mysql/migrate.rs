@@ -1,6 +1,8 @@
 //! migrate(): evtstore's knex tables and unique indexes, under a named lock
 //! so that concurrent migrations (other processes) wait for each other.
 
+use std::sync::atomic::Ordering;
+
 use sqlx::mysql::MySqlConnection;
 use sqlx::Row;
 
@@ -24,7 +26,11 @@ const INDEXES_SQL: &str = "SELECT `INDEX_NAME`, MIN(`NON_UNIQUE`), GROUP_CONCAT(
 impl MysqlEngine {
     /// [`Engine::migrate`], retried on a broken connection.
     pub(super) async fn migrate_tables(&self, tables: Tables) -> Result<()> {
-        retrying!(self, Table::Events, |conn| self.migrate_once(conn, tables))
+        retrying!(self, Table::Events, |conn| self.migrate_once(conn, tables))?;
+        if tables.bookmarks {
+            self.leases_ready.store(true, Ordering::Release);
+        }
+        Ok(())
     }
 
     async fn migrate_once(
@@ -61,6 +67,11 @@ impl MysqlEngine {
             .persistent(false)
             .execute(&mut *conn)
             .await?;
+            // the handler leases live beside the bookmarks
+            sqlx::query(&self.lease_sql.create)
+                .persistent(false)
+                .execute(&mut *conn)
+                .await?;
         }
         if !tables.events {
             return Ok(());
@@ -116,6 +127,6 @@ impl MysqlEngine {
 }
 
 /// At most `max` bytes (names here are ASCII).
-fn truncate(name: &str, max: usize) -> String {
+pub(super) fn truncate(name: &str, max: usize) -> String {
     name[..name.len().min(max)].to_string()
 }

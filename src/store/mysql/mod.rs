@@ -17,6 +17,10 @@
 //! aggregate_id, version) is a `VersionConflict` (the index's columns are
 //! looked up, whatever its name); every other failure has its own code.
 //!
+//! **Handler leases** are rows of `<bookmarks>_leases`, and a fenced
+//! bookmark write checks its lease under a shared row lock in the same
+//! statement (see `lease.rs`).
+//!
 //! **Wake-ups.** MySQL has no LISTEN: a waiting handler probes the highest
 //! position every [`PROBE_EVERY`]; appends of this process move the head
 //! at once.
@@ -34,6 +38,7 @@ use crate::store::batch::event_json;
 use crate::store::conns::{retrying, Conns};
 use crate::store::group::{dropped_by_leader, GroupQueue, QueuedAppend};
 use crate::store::head::{shared_head, Head};
+use crate::store::lease::{Lease, LeaseClaim};
 use crate::store::names::TABLES;
 use crate::store::server::max_connections;
 use crate::store::version_key::VersionIndexes;
@@ -46,6 +51,7 @@ use sql::Statements;
 
 mod append;
 mod errors;
+mod lease;
 mod migrate;
 mod options;
 mod read;
@@ -66,6 +72,9 @@ pub struct MysqlEngine {
     head: Arc<Head>,
     lock_name: String,
     sql: Statements,
+    lease_sql: lease::LeaseStatements,
+    /// The leases table is known to exist.
+    leases_ready: AtomicBool,
     /// The server may interleave auto-increment values of concurrent
     /// inserts (`innodb_autoinc_lock_mode = 2`): positions are read back.
     read_back_positions: bool,
@@ -161,6 +170,8 @@ impl MysqlEngine {
             conns,
             lock_name: lock_name(&target.database, &events_table),
             sql: Statements::new(&events_table, &bookmarks_table),
+            lease_sql: lease::LeaseStatements::new(&events_table, &bookmarks_table),
+            leases_ready: AtomicBool::new(false),
             events_table,
             bookmarks_table,
             location,
@@ -321,6 +332,34 @@ impl Engine for MysqlEngine {
                 .execute(conn)
         })?;
         Ok(())
+    }
+
+    async fn bookmarks(&self) -> Result<Vec<(String, i64)>> {
+        self.all_bookmarks().await
+    }
+
+    async fn count_after(&self, streams: &[String], after_position: i64) -> Result<i64> {
+        self.count_events_after(streams, after_position).await
+    }
+
+    async fn leases(&self, name: Option<&str>) -> Result<Vec<Lease>> {
+        self.read_leases(name).await
+    }
+
+    async fn claim_lease(&self, claim: &LeaseClaim<'_>) -> Result<Option<i64>> {
+        self.claim(claim).await
+    }
+
+    async fn renew_lease(&self, name: &str, token: i64) -> Result<bool> {
+        self.renew(name, token).await
+    }
+
+    async fn release_lease(&self, name: &str, token: i64) -> Result<()> {
+        self.release_held(name, token).await
+    }
+
+    async fn set_bookmark_fenced(&self, name: &str, position: i64, token: i64) -> Result<bool> {
+        self.bookmark_fenced(name, position, token).await
     }
 }
 

@@ -9,6 +9,7 @@
 use sqlx::Executor;
 
 use super::*;
+use crate::store::lease::LeaseClaim;
 use crate::store::mysql::scratch::ScratchDb;
 use crate::store::mysql::{MysqlEngine, MysqlOptions};
 use crate::store::scratch::{or_skip, Choice};
@@ -201,6 +202,143 @@ async fn mysql_groups_concurrent_appends() {
         engine.groups_written.load(Ordering::Relaxed) > 0,
         "no group was formed"
     );
+    engine.close().await;
+    db.finish().await;
+}
+
+/// A fenced bookmark write waits for a claim in flight and then sees its
+/// token, even on a READ COMMITTED session (where an INSERT ... SELECT
+/// without a lock clause reads the lease without locking it); and while a
+/// fenced write is in flight, a claim waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_fenced_writes_and_claims_do_not_interleave() {
+    let db = or_skip!(ScratchDb::create().await);
+    let engine = db.open_migrated_with(Choice::pool(1.0)).await;
+    let store: Store = engine.clone();
+    let claim = |owner, seen| LeaseClaim {
+        name: "h",
+        owner,
+        seen,
+        ttl_ms: 1000,
+        streams: "[]",
+    };
+    assert_eq!(store.claim_lease(&claim("a", None)).await, Ok(Some(1)));
+    let mut only = engine.conns.acquire().await.expect("conn");
+    only.conn()
+        .execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .await
+        .expect("set");
+    only.healthy();
+    drop(only);
+
+    // b's claim, not yet committed
+    let mut holder = db.conn().await;
+    holder.execute("BEGIN").await.expect("begin");
+    holder
+        .execute("UPDATE bookmarks_leases SET owner = 'b', token = token + 1, beat = beat + 1 WHERE name = 'h'")
+        .await
+        .expect("claim");
+    let stale = tokio::spawn({
+        let store = store.clone();
+        async move { store.set_bookmark_fenced("h", 5, 1).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !stale.is_finished(),
+        "the fenced write did not wait for the claim"
+    );
+    holder.execute("COMMIT").await.expect("commit");
+    assert_eq!(stale.await.expect("join"), Ok(false));
+    assert_eq!(store.get_bookmark("h").await, Ok(0));
+
+    // b's fenced write, not yet committed: a claim waits for it
+    holder.execute("BEGIN").await.expect("begin");
+    holder
+        .execute("INSERT INTO bookmarks (bookmark, position) SELECT 'h', 7 FROM bookmarks_leases WHERE name = 'h' AND token = 2 LOCK IN SHARE MODE ON DUPLICATE KEY UPDATE position = 7")
+        .await
+        .expect("fenced write");
+    let lease = store.leases(Some("h")).await.expect("read").remove(0);
+    let taking = tokio::spawn({
+        let store = store.clone();
+        let seen = Some((lease.token, lease.beat));
+        async move { store.claim_lease(&claim("c", seen)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !taking.is_finished(),
+        "the claim did not wait for the fenced write"
+    );
+    holder.execute("COMMIT").await.expect("commit");
+    assert_eq!(taking.await.expect("join"), Ok(Some(3)));
+    assert_eq!(store.get_bookmark("h").await, Ok(7));
+    assert_eq!(store.set_bookmark_fenced("h", 8, 2).await, Ok(false));
+    assert_eq!(store.get_bookmark("h").await, Ok(7));
+    drop(holder);
+    engine.close().await;
+    db.finish().await;
+}
+
+/// Writing the position a bookmark already holds still counts as written
+/// (sqlx's connections report found rows, not changed ones).
+#[tokio::test]
+async fn mysql_a_fenced_write_of_the_same_position_is_written() {
+    let db = or_skip!(ScratchDb::create().await);
+    let engine = db.open_migrated().await;
+    let store: Store = engine.clone();
+    let claim = LeaseClaim {
+        name: "h",
+        owner: "a",
+        seen: None,
+        ttl_ms: 1000,
+        streams: "[]",
+    };
+    assert_eq!(store.claim_lease(&claim).await, Ok(Some(1)));
+    assert_eq!(store.set_bookmark_fenced("h", 3, 1).await, Ok(true));
+    assert_eq!(store.set_bookmark_fenced("h", 3, 1).await, Ok(true));
+    // a renewal or claim that sets what is there is not possible: beat rises
+    assert_eq!(store.renew_lease("h", 1).await, Ok(true));
+    assert_eq!(store.get_bookmark("h").await, Ok(3));
+    engine.close().await;
+    db.finish().await;
+}
+
+/// A bookmarks table of 63 characters (made without leases, as evtstore
+/// makes it) gets its leases table on the first lease, its name cut to
+/// MySQL's 64.
+#[tokio::test]
+async fn mysql_leases_of_a_long_bookmarks_table_made_by_evtstore() {
+    let db = or_skip!(ScratchDb::create().await);
+    let long = format!("b{}", "x".repeat(62));
+    db.run(&format!(
+        "create table `{long}` (`bookmark` varchar(255), `position` bigint, primary key (`bookmark`))"
+    ))
+    .await;
+    let engine = db
+        .open_with(Choice {
+            bookmarks: Some(long.clone()),
+            ..Choice::default()
+        })
+        .await;
+    let store: Store = engine.clone();
+    let claim = LeaseClaim {
+        name: "h",
+        owner: "a",
+        seen: None,
+        ttl_ms: 1000,
+        streams: "[]",
+    };
+    assert_eq!(store.claim_lease(&claim).await, Ok(Some(1)));
+    assert_eq!(store.set_bookmark_fenced("h", 2, 1).await, Ok(true));
+    assert_eq!(store.bookmarks().await, Ok(vec![("h".to_string(), 2)]));
+    let mut conn = db.conn().await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("tables");
+    assert_eq!(tables, vec![long.clone(), format!("{long}_")]);
+    drop(conn);
     engine.close().await;
     db.finish().await;
 }
