@@ -286,7 +286,9 @@ function createCoordinator(opts) {
       clearTimeout(timer)
       await ticking
       const held = [...slots, ...(member ? [member] : [])].filter((s) => s.token > 0)
-      await Promise.all(held.map((s) => release(s)))
+      // a release that fails (the store closed first) is reported, not
+      // thrown: the lease then ends by itself after a lease length
+      await Promise.all(held.map((s) => release(s).catch(opts.report)))
       member = undefined
       observed.clear()
     },
