@@ -16,7 +16,7 @@
 pub const COUNTER_LABEL: &str = "EvtstorePosition";
 
 /// A label quoted for Cypher (names are checked to be `[A-Za-z_][A-Za-z0-9_]*`).
-fn quoted(label: &str) -> String {
+pub(super) fn quoted(label: &str) -> String {
     format!("`{label}`")
 }
 
@@ -24,7 +24,8 @@ fn quoted(label: &str) -> String {
 /// and DateTimes (evtstore's) as epoch milliseconds. A comparison of an
 /// integer with a DateTime is null in Cypher, so each node passes on its
 /// own kind only.
-const AFTER: &str = "(ev.position > $after OR ev.position > datetime({epochMillis: $after}))";
+pub(super) const AFTER: &str =
+    "(ev.position > $after OR ev.position > datetime({epochMillis: $after}))";
 
 /// [`AFTER`] for a catch-up read, which also stops at `$horizon`: the
 /// counter's value read just before. Neo4j reads committed data without a
@@ -179,6 +180,18 @@ pub fn bookmarks_schema(syntax: SchemaSyntax, bookmarks: &str) -> Vec<String> {
     )]
 }
 
+/// The schema of the leases label (`<bookmarks>_leases`, beside the
+/// bookmarks): one node per name. The constraint is what lets only one of
+/// two first claims create a lease.
+pub fn leases_schema(syntax: SchemaSyntax, leases: &str) -> Vec<String> {
+    vec![unique(
+        syntax,
+        &format!("{leases}_name_unique"),
+        leases,
+        "name",
+    )]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +208,14 @@ mod tests {
         assert_eq!(
             named[0],
             "CREATE CONSTRAINT ev_streamidversion_unique IF NOT EXISTS FOR (n:`ev`) REQUIRE n._streamIdVersion IS UNIQUE"
+        );
+        assert_eq!(
+            leases_schema(SchemaSyntax::V3, "bm_leases")[0],
+            "CREATE CONSTRAINT ON (n:`bm_leases`) ASSERT n.name IS UNIQUE"
+        );
+        assert_eq!(
+            leases_schema(SchemaSyntax::Named, "bm_leases")[0],
+            "CREATE CONSTRAINT bm_leases_name_unique IF NOT EXISTS FOR (n:`bm_leases`) REQUIRE n.name IS UNIQUE"
         );
         assert_eq!(
             named[2],

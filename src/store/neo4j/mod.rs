@@ -11,7 +11,12 @@
 //!
 //! Neo4j has no notifications: a waiting handler probes the counter node
 //! (`Wakeups::probe_every`).
+//!
+//! Handler leases (`lease.rs`) are nodes labelled `<bookmarks>_leases`; each
+//! lease statement locks its node before it reads the token, so claims,
+//! renewals and fenced bookmark writes of one lease are serialised.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +26,7 @@ use napi_derive::napi;
 use crate::error::{Result, StoreError};
 use crate::store::batch::{check_stored_event, event_json, rows_to_json, EventRef};
 use crate::store::head::{shared_head, Head};
+use crate::store::lease::{leases_table, Lease, LeaseClaim};
 use crate::store::names::LABELS;
 use crate::store::{Engine, EventBatch, NewEvent, Tables, Wakeups};
 use bolt::{BoltError, Login, Rows};
@@ -32,6 +38,7 @@ use values::epoch_millis;
 mod bolt;
 mod cypher;
 mod errors;
+mod lease;
 mod packstream;
 mod pool;
 #[cfg(test)]
@@ -87,6 +94,11 @@ pub struct Neo4jEngine {
     location: String,
     head: Arc<Head>,
     sql: Statements,
+    /// The label of the handler leases (`<bookmarks>_leases`).
+    leases_label: String,
+    lease_sql: lease::LeaseStatements,
+    /// The leases' unique constraint is known to exist.
+    leases_ready: AtomicBool,
 }
 
 /// What a Bolt URL says.
@@ -179,11 +191,15 @@ impl Neo4jEngine {
             password,
             database: database.clone(),
         };
+        let leases_label = leases_table(&bookmarks_label);
         let engine = Neo4jEngine {
             pool: Pool::new(address, login, max as usize),
             user,
             database,
             sql: Statements::new(&events_label, &bookmarks_label),
+            lease_sql: lease::LeaseStatements::new(&events_label, &bookmarks_label, &leases_label),
+            leases_label,
+            leases_ready: AtomicBool::new(false),
             events_label,
             bookmarks_label,
             location,
@@ -258,6 +274,23 @@ impl Neo4jEngine {
         } else {
             SchemaSyntax::V3
         })
+    }
+
+    /// Runs schema statements, each in its own transaction (as Neo4j wants
+    /// schema changes); failures are told as of `label`.
+    async fn run_schema(&self, statements: &[String], label: &str) -> Result<()> {
+        for s in statements {
+            match self.run(s, Value::Map(Vec::new()), true).await {
+                Ok(_) => {}
+                // another migrate (another process's) created it between
+                // our IF NOT EXISTS check and our creation: what we wanted
+                Err(RunError::Bolt(BoltError::Failure { code, .. }))
+                    if SCHEMA_EXISTS.contains(&code.as_str()) => {}
+                Err(RunError::Acquire(e)) => return Err(self.acquire_error(e)),
+                Err(RunError::Bolt(e)) => return Err(self.db_error(e, label)),
+            }
+        }
+        Ok(())
     }
 
     /// The counter's value: the last position given out, every one up to it
@@ -339,17 +372,12 @@ impl Engine for Neo4jEngine {
         }
         if tables.bookmarks {
             statements.extend(cypher::bookmarks_schema(syntax, &self.bookmarks_label));
+            // the handler leases live beside the bookmarks
+            statements.extend(cypher::leases_schema(syntax, &self.leases_label));
         }
-        for s in &statements {
-            match self.run(s, Value::Map(Vec::new()), true).await {
-                Ok(_) => {}
-                // another migrate (another process's) created it between
-                // our IF NOT EXISTS check and our creation: what we wanted
-                Err(RunError::Bolt(BoltError::Failure { code, .. }))
-                    if SCHEMA_EXISTS.contains(&code.as_str()) => {}
-                Err(RunError::Acquire(e)) => return Err(self.acquire_error(e)),
-                Err(RunError::Bolt(e)) => return Err(self.db_error(e, &self.events_label)),
-            }
+        self.run_schema(&statements, &self.events_label).await?;
+        if tables.bookmarks {
+            self.leases_ready.store(true, Ordering::Release);
         }
         if tables.events {
             let last = self
@@ -541,6 +569,34 @@ impl Engine for Neo4jEngine {
             }
         }
         Ok(())
+    }
+
+    async fn bookmarks(&self) -> Result<Vec<(String, i64)>> {
+        self.all_bookmarks().await
+    }
+
+    async fn count_after(&self, streams: &[String], after_position: i64) -> Result<i64> {
+        self.count_events_after(streams, after_position).await
+    }
+
+    async fn leases(&self, name: Option<&str>) -> Result<Vec<Lease>> {
+        self.read_leases(name).await
+    }
+
+    async fn claim_lease(&self, claim: &LeaseClaim<'_>) -> Result<Option<i64>> {
+        self.claim(claim).await
+    }
+
+    async fn renew_lease(&self, name: &str, token: i64) -> Result<bool> {
+        self.renew(name, token).await
+    }
+
+    async fn release_lease(&self, name: &str, token: i64) -> Result<()> {
+        self.release_held(name, token).await
+    }
+
+    async fn set_bookmark_fenced(&self, name: &str, position: i64, token: i64) -> Result<bool> {
+        self.bookmark_fenced(name, position, token).await
     }
 
     fn head(&self) -> &Arc<Head> {

@@ -61,9 +61,14 @@ impl Neo4jEngine {
         self.query(query, params, &self.events_label).await
     }
 
-    /// Deletes the nodes of this store's labels and its counter.
+    /// Deletes the nodes of this store's labels (its leases too) and its
+    /// counter.
     pub(crate) async fn remove_all(&self) {
-        for label in [&self.events_label, &self.bookmarks_label] {
+        for label in [
+            &self.events_label,
+            &self.bookmarks_label,
+            &self.leases_label,
+        ] {
             let q = format!("MATCH (n:`{label}`) DETACH DELETE n");
             self.cypher(&q, Value::Map(Vec::new()))
                 .await
@@ -101,8 +106,11 @@ pub(crate) async fn scratch() -> Vec<Scratch> {
             unused,
             unmigrated: Unmigrated::Works,
             finish: Box::pin(async move {
-                engine.remove_all().await;
+                // on a store of its own: the behaviour may have closed this one
                 engine.close().await;
+                let mine = open_labels(&url, &engine.events_label, &engine.bookmarks_label).await;
+                mine.remove_all().await;
+                mine.close().await;
                 // what a test's first append on the unused labels made
                 let other = open_labels(&url, &unused_labels.0, &unused_labels.1).await;
                 other.remove_all().await;

@@ -371,3 +371,144 @@ async fn a_waiter_finds_appends_of_another_store_by_probing() {
         finish(engine).await;
     }
 }
+
+/// The fencing holds because every lease statement locks the lease node
+/// before it reads the token: one that starts while another transaction is
+/// changing the lease's hands waits for its commit and then sees the new
+/// token (a check read before the lock, as Neo4j reads without a snapshot,
+/// would still pass the old one: with `LOCK` emptied this test fails).
+///
+/// A round counts when the taker's transaction was open across the
+/// contenders: a check made without the lock just before them (the
+/// control) still found the old token, so the taker had not committed; and
+/// the taker, reading the lease and the bookmark once it held the lease,
+/// found neither changed by a contender, so it had the lease first.
+/// Otherwise (a busy machine) the round is run again, with a longer taker
+/// when it ended early, a longer wait for it when it started late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_statements_wait_for_a_change_of_hands_in_flight() {
+    use crate::store::lease::LeaseClaim;
+    for (engine, name) in each_server().await {
+        let take = format!(
+            "MATCH (l:`{}` {{name: $name}}) SET l._lock = true REMOVE l._lock \
+             WITH l, [l.token, l.beat] AS lease MATCH (b:`{}` {{bookmark: $name}}) \
+             WITH l, lease + b.position AS seen SET l.owner = 'b', l.token = 2, l.beat = 2 \
+             WITH seen UNWIND range(1, $n) AS x RETURN count(x), seen",
+            engine.leases_label, engine.bookmarks_label
+        );
+        let unlocked = format!(
+            "MATCH (l:`{}` {{name: $name}}) WHERE l.token = 1 \
+             MERGE (b:`{}` {{bookmark: $name}}) SET b.position = 2 RETURN 1",
+            engine.leases_label, engine.bookmarks_label
+        );
+        // its plan, so that the first round times only its rows
+        let none = map([("name", "none".into()), ("n", Value::Int(1))]);
+        engine.cypher(&take, none).await.expect("plan");
+        let mut n = 1_000_000;
+        let mut wait = Duration::from_millis(300);
+        let mut conclusive = false;
+        for round in 0..12 {
+            let lease = format!("h{round}");
+            let claim = |seen| LeaseClaim {
+                name: &lease,
+                owner: "a",
+                seen,
+                ttl_ms: 3000,
+                streams: "[]",
+            };
+            let first = claim(None);
+            assert_eq!(engine.claim_lease(&first).await, Ok(Some(1)), "{name}");
+            engine.set_bookmark(&lease, 1).await.expect("set");
+            let params = map([("name", lease.as_str().into()), ("n", Value::Int(n))]);
+            // b takes the lease in a transaction that stays open a while
+            let started = std::time::Instant::now();
+            let taker = {
+                let (engine, take, params) = (engine.clone(), take.clone(), params.clone());
+                tokio::spawn(async move { engine.cypher(&take, params).await })
+            };
+            if round == 0 {
+                // rows for a transaction of ~2 s
+                taker.await.expect("task").expect("take");
+                let ms = started.elapsed().as_millis().max(1) as i64;
+                n = (n * 2_000 / ms).clamp(1_000_000, 400_000_000);
+                continue;
+            }
+            tokio::time::sleep(wait).await;
+            let control = engine.cypher(&unlocked, params).await.expect("control");
+            let stale = claim(Some((1, 1)));
+            let (fenced, renewed, taken) = tokio::join!(
+                engine.set_bookmark_fenced(&lease, 3, 1),
+                engine.renew_lease(&lease, 1),
+                engine.claim_lease(&stale),
+            );
+            let seen = &taker.await.expect("task").expect("take")[0][1];
+            if control.is_empty() {
+                eprintln!("{name}: the taker committed before the contenders; again");
+                n *= 2;
+                continue;
+            }
+            // the lease as the first claim left it, the bookmark before the
+            // fenced write (as set, or as the control wrote it)
+            let before = |b| Value::List(vec![Value::Int(1), Value::Int(1), Value::Int(b)]);
+            if *seen != before(1) && *seen != before(2) {
+                eprintln!("{name}: the taker came after a contender ({seen:?}); again");
+                wait *= 2;
+                continue;
+            }
+            assert_eq!(fenced, Ok(false), "{name}");
+            assert_eq!(renewed, Ok(false), "{name}");
+            assert_eq!(taken, Ok(None), "{name}");
+            assert_eq!(engine.get_bookmark(&lease).await, Ok(2), "{name}");
+            let now = engine.leases(Some(&lease)).await.expect("read").remove(0);
+            assert_eq!(
+                (now.owner.as_str(), now.token, now.beat),
+                ("b", 2, 2),
+                "{name}"
+            );
+            let fenced = engine.set_bookmark_fenced(&lease, 4, 2).await;
+            assert_eq!(fenced, Ok(true), "{name}");
+            assert_eq!(engine.get_bookmark(&lease).await, Ok(4), "{name}");
+            conclusive = true;
+            break;
+        }
+        assert!(conclusive, "{name}: the taker never held the lease in time");
+        finish(engine).await;
+    }
+}
+
+/// A label migrated before leases existed: the first claim makes the
+/// leases' unique name, so two first claims still give one winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_migrated_before_leases_gets_them_on_the_first_claim() {
+    use crate::store::lease::LeaseClaim;
+    for (url, name) in server_urls() {
+        let (events, bookmarks) = labels();
+        let old = open_labels(&url, &events, &bookmarks).await;
+        // what migrate() made before leases: no leases schema
+        let syntax = old.schema_syntax().await.expect("syntax");
+        for s in cypher::events_schema(syntax, &events)
+            .into_iter()
+            .chain(cypher::bookmarks_schema(syntax, &bookmarks))
+        {
+            old.cypher(&s, Value::Map(Vec::new()))
+                .await
+                .expect("schema");
+        }
+        old.close().await;
+        let engine = open_labels(&url, &events, &bookmarks).await;
+        let claim = |owner| LeaseClaim {
+            name: "h",
+            owner,
+            seen: None,
+            ttl_ms: 3000,
+            streams: "[]",
+        };
+        let (ca, cb) = (claim("a"), claim("b"));
+        let (a, b) = tokio::join!(engine.claim_lease(&ca), engine.claim_lease(&cb));
+        let won = [a.expect("a"), b.expect("b")];
+        assert_eq!(won.iter().flatten().collect::<Vec<_>>(), vec![&1], "{name}");
+        let leases = engine.leases(None).await.expect("read");
+        assert_eq!(leases.len(), 1, "{name}");
+        finish(engine).await;
+    }
+}
