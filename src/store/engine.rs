@@ -118,55 +118,34 @@ pub trait Engine: Send + Sync {
     async fn set_bookmark(&self, name: &str, position: i64) -> Result<()>;
 
     /// Every stored bookmark and its position, by name.
-    async fn bookmarks(&self) -> Result<Vec<(String, i64)>> {
-        let _ = ();
-        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
-    }
+    async fn bookmarks(&self) -> Result<Vec<(String, i64)>>;
 
     /// How many events of `streams` come after `after_position` (a
     /// handler's lag).
-    async fn count_after(&self, streams: &[String], after_position: i64) -> Result<i64> {
-        let _ = (streams, after_position);
-        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
-    }
+    async fn count_after(&self, streams: &[String], after_position: i64) -> Result<i64>;
 
     /// The lease of one bookmark, or `None` when it never had one; every
     /// lease (by name) when `name` is `None`.
-    async fn leases(&self, name: Option<&str>) -> Result<Vec<Lease>> {
-        let _ = name;
-        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
-    }
+    async fn leases(&self, name: Option<&str>) -> Result<Vec<Lease>>;
 
     /// Takes the lease when it still is what the claimer saw (no lease, or
     /// the same token and beat): atomically, so of two claims on one lease
     /// at most one succeeds. Returns the new token ([`LeaseClaim::next_token`]),
     /// `None` when the lease moved.
-    async fn claim_lease(&self, claim: &LeaseClaim<'_>) -> Result<Option<i64>> {
-        let _ = claim;
-        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
-    }
+    async fn claim_lease(&self, claim: &LeaseClaim<'_>) -> Result<Option<i64>>;
 
     /// Raises the beat of a lease held with `token`; false when the lease
     /// changed hands (nothing written then).
-    async fn renew_lease(&self, name: &str, token: i64) -> Result<bool> {
-        let _ = (name, token);
-        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
-    }
+    async fn renew_lease(&self, name: &str, token: i64) -> Result<bool>;
 
     /// Gives up a lease held with `token` (owner emptied, token kept, beat
     /// raised): a waiting instance takes it at once.
-    async fn release_lease(&self, name: &str, token: i64) -> Result<()> {
-        let _ = (name, token);
-        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
-    }
+    async fn release_lease(&self, name: &str, token: i64) -> Result<()>;
 
     /// [`Engine::set_bookmark`] only while the bookmark's lease carries
     /// `token`, checked in the same statement; false (nothing written)
     /// once another instance took the lease.
-    async fn set_bookmark_fenced(&self, name: &str, position: i64, token: i64) -> Result<bool> {
-        let _ = (name, position, token);
-        Err(crate::error::StoreError::invalid_argument(format!("{}: handler leases are not built yet", self.name())))
-    }
+    async fn set_bookmark_fenced(&self, name: &str, position: i64, token: i64) -> Result<bool>;
 
     /// The highest position this process has seen committed to this
     /// database (shared by every store on it).
