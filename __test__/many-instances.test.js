@@ -2,8 +2,9 @@
 // Handlers on many processes (docs/many-instances.md), on every store: three
 // processes run one handler while this one appends, the active process is
 // killed twice (see many-instances.js for what is checked); a handler with 4
-// partitions over 3 processes, one killed. A store whose server is missing is
-// skipped with the reason (failed under CI=true).
+// partitions over 3 processes, one killed; on PostgreSQL also through
+// PgBouncer in transaction mode. A store whose server is missing is skipped
+// with the reason (failed under CI=true).
 const { describe, it } = require('node:test')
 const fs = require('node:fs')
 const os = require('node:os')
@@ -50,6 +51,23 @@ onStore('PostgreSQL', pgRequirement, async () => {
   const db = await createDatabase()
   await providerModule('postgres').migrate({ url: db.url })
   return { store: { form: 'postgres-url', url: db.url }, drop: () => db.drop() }
+})
+
+// PgBouncer in transaction mode (scripts/pgbouncer.sh): each transaction may
+// run on another server connection; the leases hold there as well
+function pgbouncerRequirement() {
+  const url = process.env.EVTSTORE_TEST_PGBOUNCER_URL
+  if (url) return { url }
+  const missing = 'EVTSTORE_TEST_PGBOUNCER_URL is not set: start PgBouncer with `scripts/servers.sh start pgbouncer` and export the URL it prints'
+  return process.env.CI === 'true' ? { fail: `${missing}. Under CI=true this test must run.` } : { skip: missing }
+}
+
+onStore('PostgreSQL through PgBouncer (transaction mode)', pgbouncerRequirement, async (req) => {
+  const db = await createDatabase()
+  const url = new URL(req.url)
+  url.pathname = `/${db.name}`
+  await providerModule('postgres').migrate({ url: url.toString() })
+  return { store: { form: 'postgres-url', url: url.toString() }, drop: () => db.drop() }
 })
 
 onStore('MySQL/MariaDB', mysqlRequirement, async () => {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts or stops several of the test servers at once.
 # Usage: scripts/servers.sh start|stop [names...]   (no names: all of them)
-# Names: pg, mysql, mongo, neo4j35, neo4j44, neo4j5, neo4j (the three), registry.
+# Names: pg, pgbouncer (in front of pg, transaction mode), mysql, mongo, neo4j35,
+# neo4j44, neo4j5, neo4j (the three), registry.
 # `start` prints one NAME=URL line per server, in the order above, e.g.
 #   vars=$(scripts/servers.sh start mysql mongo) && export $vars
 # and exits 1 (after starting the rest) when one failed; its log tail is on stderr.
@@ -10,11 +11,12 @@
 # each chain beside the others; then the servers start side by side.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-all=(pg mysql mongo neo4j35 neo4j44 neo4j5 registry)
+all=(pg pgbouncer mysql mongo neo4j35 neo4j44 neo4j5 registry)
 
 env_name() {
   case "$1" in
     pg) echo EVTSTORE_TEST_PG_URL ;;
+    pgbouncer) echo EVTSTORE_TEST_PGBOUNCER_URL ;;
     mysql) echo EVTSTORE_TEST_MYSQL_URL ;;
     mongo) echo EVTSTORE_TEST_MONGO_URL ;;
     neo4j35) echo EVTSTORE_TEST_NEO4J35_URL ;;
@@ -28,6 +30,7 @@ env_name() {
 server() {
   case "$1" in
     pg) "$here/postgres.sh" "$2" ;;
+    pgbouncer) "$here/pgbouncer.sh" "$2" ;;
     mysql) "$here/mariadb.sh" "$2" ;;
     mongo) "$here/ferretdb.sh" "$2" ;;
     neo4j35) "$here/neo4j.sh" "$2" 3.5 ;;
@@ -44,6 +47,7 @@ select_names() {
   for name in "$@"; do
     case "$name" in
       pg | postgres) wanted+="pg " ;;
+      pgbouncer) wanted+="pg pgbouncer " ;;
       mysql | mariadb) wanted+="mysql " ;;
       mongo | mongodb | ferretdb) wanted+="mongo " ;;
       neo4j) wanted+="neo4j35 neo4j44 neo4j5 " ;;
@@ -70,7 +74,7 @@ start() {
   # Chains that install or build, side by side. pg, mysql and the registry
   # start here already: their start is quick once installed.
   (
-    for name in pg mysql; do
+    for name in pg pgbouncer mysql; do
       if has $name; then server $name start >"$tmp/$name.url" || mark $name; fi
     done
   ) &

@@ -33,8 +33,19 @@ macro_rules! retrying {
                 Err(e) => break Err($self.acquire_error(e)),
             };
             let result = {
-                let $conn = guard.conn();
-                $body.await
+                let held = guard.conn();
+                // behind a transaction-mode pooler the statement runs in a
+                // transaction of its own (see the engine's `pin`)
+                match $self.pin(&mut *held).await {
+                    Err(e) => Err(e),
+                    Ok(()) => {
+                        let done = {
+                            let $conn = &mut *held;
+                            $body.await
+                        };
+                        $self.unpin(&mut *held, done).await
+                    }
+                }
             };
             match result {
                 Ok(v) => {

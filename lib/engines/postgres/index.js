@@ -88,6 +88,7 @@ async function storeOptions(s, { events, bookmarks }) {
   o.events = events
   o.bookmarks = bookmarks
   if (s.maxConnections !== undefined) o.maxConnections = s.maxConnections
+  if (s.pgbouncer) o.pgbouncer = true
   return o
 }
 

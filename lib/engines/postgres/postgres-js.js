@@ -124,6 +124,8 @@ async function fromPostgresJs(sql, what) {
   if (options) settings.options = options
   if (Number.isFinite(o.connect_timeout) && o.connect_timeout > 0) settings.connectTimeout = Math.ceil(o.connect_timeout)
   if (Number.isSafeInteger(o.max) && o.max > 0) settings.maxConnections = o.max
+  // postgres.js's own switch for transaction-mode poolers
+  if (o.prepare === false) settings.pgbouncer = true
   return settings
 }
 

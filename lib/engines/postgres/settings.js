@@ -32,6 +32,7 @@ const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify
  * @property {string} [applicationName]
  * @property {number} [connectTimeout] seconds, 0 for no limit
  * @property {number} [maxConnections] the pool size the user or the driver object gave
+ * @property {boolean} [pgbouncer] behind a transaction-mode pooler: no named prepared statements, no LISTEN
  * @property {Record<string, string>} from where each setting came from
  */
 

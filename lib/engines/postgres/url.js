@@ -19,6 +19,7 @@ const PARAMETERS = [
   'options',
   'application_name',
   'connect_timeout',
+  'pgbouncer',
 ]
 
 /**
@@ -132,6 +133,12 @@ function fromUrl(url, what) {
   if (nonEmpty(query.sslkey)) settings.sslKey = { file: query.sslkey }
   if (nonEmpty(query.options)) settings.options = query.options
   if (nonEmpty(query.application_name)) settings.applicationName = query.application_name
+  if (query.pgbouncer !== undefined) {
+    if (query.pgbouncer !== 'true' && query.pgbouncer !== 'false') {
+      throw invalid(`${what}: pgbouncer ${describe(query.pgbouncer)} must be true (behind a transaction-mode pooler) or false`)
+    }
+    settings.pgbouncer = query.pgbouncer === 'true'
+  }
   if (query.connect_timeout !== undefined) {
     if (!/^\d+$/.test(query.connect_timeout)) {
       throw invalid(`${what}: connect_timeout ${describe(query.connect_timeout)} is not a whole number of seconds`)

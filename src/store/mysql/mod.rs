@@ -200,6 +200,19 @@ impl MysqlEngine {
     fn is_lost(&self, err: &sqlx::Error) -> bool {
         errors::is_lost(err)
     }
+
+    /// `retrying!`'s hooks around a statement: nothing to do on MySQL.
+    async fn pin(&self, _conn: &mut MySqlConnection) -> std::result::Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    async fn unpin<T>(
+        &self,
+        _conn: &mut MySqlConnection,
+        done: std::result::Result<T, sqlx::Error>,
+    ) -> std::result::Result<T, sqlx::Error> {
+        done
+    }
 }
 
 #[async_trait]

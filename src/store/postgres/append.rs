@@ -243,16 +243,23 @@ impl PostgresEngine {
         let Ok(mut guard) = self.conns.acquire().await else {
             return Err(false);
         };
-        let result = sqlx::query(&self.sql.append_group)
-            .bind(self.lock_key)
-            .bind(&streams)
-            .bind(&ids)
-            .bind(&versions)
-            .bind(&timestamps)
-            .bind(&texts)
-            .bind(&self.channel)
-            .fetch_all(guard.conn())
-            .await;
+        let conn = guard.conn();
+        let result = match self.pin(&mut *conn).await {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let done = sqlx::query(&self.sql.append_group)
+                    .bind(self.lock_key)
+                    .bind(&streams)
+                    .bind(&ids)
+                    .bind(&versions)
+                    .bind(&timestamps)
+                    .bind(&texts)
+                    .bind(&self.channel)
+                    .fetch_all(&mut *conn)
+                    .await;
+                self.unpin(&mut *conn, done).await
+            }
+        };
         let rows = match result {
             Ok(rows) => {
                 guard.healthy();
@@ -348,17 +355,24 @@ impl PostgresEngine {
                 lost_before = true;
                 continue;
             }
-            let result = self
-                .insert(
-                    guard.conn(),
-                    mode,
-                    stream,
-                    aggregate_id,
-                    first_version,
-                    timestamps,
-                    texts,
-                )
-                .await;
+            let conn = guard.conn();
+            let result = match self.pin(&mut *conn).await {
+                Err(e) => Err(e),
+                Ok(()) => {
+                    let done = self
+                        .insert(
+                            &mut *conn,
+                            mode,
+                            stream,
+                            aggregate_id,
+                            first_version,
+                            timestamps,
+                            texts,
+                        )
+                        .await;
+                    self.unpin(&mut *conn, done).await
+                }
+            };
             #[cfg(test)]
             let result = match result {
                 Ok(_) if inject == 2 => {
@@ -384,9 +398,11 @@ impl PostgresEngine {
                 }
                 Err(e) => {
                     guard.healthy();
+                    let conn = guard.conn();
+                    let pinned = self.pin(&mut *conn).await;
                     let err = self
                         .append_error(
-                            guard.conn(),
+                            &mut *conn,
                             e,
                             stream,
                             aggregate_id,
@@ -394,6 +410,9 @@ impl PostgresEngine {
                             last_version,
                         )
                         .await;
+                    if pinned.is_ok() {
+                        let _ = self.unpin(&mut *conn, Ok(())).await;
+                    }
                     drop(guard);
                     if lost_before && err.code() == "VERSION_CONFLICT" {
                         if let Some(positions) = self

@@ -68,6 +68,10 @@ mod read;
 pub(crate) mod scratch;
 mod sql;
 
+/// How often a waiter behind a transaction-mode pooler asks for the
+/// highest position (an index lookup).
+const POOLED_PROBE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
 pub struct PostgresEngine {
     conns: Conns<PgConnection>,
     target: Target,
@@ -82,6 +86,8 @@ pub struct PostgresEngine {
     lease_sql: lease::LeaseStatements,
     /// The leases table is known to exist.
     leases_ready: AtomicBool,
+    /// Behind a transaction-mode pooler: no LISTEN, waiters probe.
+    pooled: bool,
     #[cfg(test)]
     append_mode: AtomicU8,
     closed: AtomicBool,
@@ -151,6 +157,7 @@ impl PostgresEngine {
             sql,
             lease_sql,
             leases_ready: AtomicBool::new(false),
+            pooled: options.pgbouncer == Some(true),
             #[cfg(test)]
             append_mode: AtomicU8::new(AppendMode::Locked as u8),
             closed: AtomicBool::new(false),
@@ -186,6 +193,41 @@ impl PostgresEngine {
     /// Whether an error means the connection broke (for `retrying!`).
     fn is_lost(&self, err: &sqlx::Error) -> bool {
         errors::is_lost(err)
+    }
+
+    /// Behind a transaction-mode pooler, opens a transaction for what runs
+    /// next on `conn`: sqlx prepares a statement (Parse, Sync) apart from
+    /// running it (Bind, Execute, Sync), and only a transaction keeps both
+    /// on one server connection. Prepared statements left on that server
+    /// connection by an earlier client (sqlx names them even without a
+    /// cache) are dropped first.
+    pub(super) async fn pin(&self, conn: &mut PgConnection) -> std::result::Result<(), sqlx::Error> {
+        if self.pooled {
+            sqlx::Executor::execute(&mut *conn, "BEGIN; DEALLOCATE ALL").await?;
+        }
+        Ok(())
+    }
+
+    /// Ends what [`PostgresEngine::pin`] opened: commits after success,
+    /// rolls back after a failure (whose error is the one returned).
+    pub(super) async fn unpin<T>(
+        &self,
+        conn: &mut PgConnection,
+        done: std::result::Result<T, sqlx::Error>,
+    ) -> std::result::Result<T, sqlx::Error> {
+        if !self.pooled {
+            return done;
+        }
+        match done {
+            Ok(value) => {
+                sqlx::Executor::execute(&mut *conn, "COMMIT").await?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = sqlx::Executor::execute(&mut *conn, "ROLLBACK").await;
+                Err(e)
+            }
+        }
     }
 
     fn release(&self) {
@@ -233,6 +275,10 @@ impl Engine for PostgresEngine {
     }
 
     fn wakeups(&self) -> Wakeups {
+        if self.pooled {
+            // a pooler does not carry LISTEN: look for appends instead
+            return Wakeups::probing(POOLED_PROBE_EVERY);
+        }
         Wakeups {
             notified: true,
             probe_every: None,

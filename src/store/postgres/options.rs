@@ -52,6 +52,10 @@ pub struct PostgresOptions {
     pub bookmarks: Option<String>,
     /// Connections of the pool, 1 to 1000 (default 10).
     pub max_connections: Option<f64>,
+    /// Behind a transaction-mode pooler (PgBouncer, RDS Proxy): no named
+    /// prepared statements (each transaction may run on another server
+    /// connection) and no LISTEN; handlers probe for appends instead.
+    pub pgbouncer: Option<bool>,
 }
 
 /// Checked connection options.
@@ -120,6 +124,10 @@ pub(crate) fn target(o: &PostgresOptions) -> Result<Target> {
     }
     if let Some(settings) = &o.options {
         options = options.options(backend_settings(settings)?);
+    }
+    if o.pgbouncer == Some(true) {
+        // sqlx then sends every statement unnamed, within its own sync
+        options = options.statement_cache_capacity(0);
     }
     let server = if socket {
         format!("{} (port {port})", o.host)
