@@ -242,4 +242,58 @@ async function instancesTakeTurns(t, { store, partitions = 1, kills = 2, handleM
   }
 }
 
-module.exports = { instancesTakeTurns }
+/**
+ * stop() hands over at once: two instances, the active one is sent SIGTERM
+ * (the fixture then awaits handler.stop()); the other must be active well
+ * within a lease length of the release (a standby looks every leaseMs / 6).
+ * @param {import('node:test').TestContext} t
+ * @param {{ store: { form: string, url: string, events?: string, bookmarks?: string } }} opts
+ */
+async function stopHandsOver(t, { store }) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evtstore-rs-instances-'))
+  const log = path.join(dir, 'log.jsonl')
+  const bookmark = `handover-${process.pid}-${Date.now()}`
+  const instances = []
+  try {
+    for (let i = 0; i < 2; i++) instances.push(await startInstance(store, [bookmark, '1', log, '0']))
+    const active = await withTimeout(
+      (async () => {
+        for (;;) {
+          const fact = readLog(log).find((f) => f.state === 'active')
+          if (fact) return fact
+          await delay(25)
+        }
+      })(),
+      15000,
+      'an active instance'
+    )
+    const leaving = instances.find((i) => i.pid === active.pid)
+    const staying = instances.find((i) => i.pid !== active.pid)
+    assert.ok(leaving && staying)
+    const sent = Date.now()
+    leaving.child.kill('SIGTERM')
+    const { code } = await withTimeout(leaving.exited, 15000, 'the stopped instance exit')
+    assert.equal(code, 0, leaving.stderr())
+    const facts = await withTimeout(
+      (async () => {
+        for (;;) {
+          const all = readLog(log)
+          if (all.some((f) => f.pid === staying.pid && f.state === 'active')) return all
+          await delay(25)
+        }
+      })(),
+      10000,
+      'the standby taking over'
+    )
+    const took = facts.find((f) => f.pid === staying.pid && f.state === 'active')
+    assert.ok(facts.some((f) => f.pid === leaving.pid && f.state === 'stopped'), 'the leaving instance logged stopped')
+    const ms = took.t - sent
+    assert.ok(ms < 1500, `handed over ${ms} ms after SIGTERM (stop()); a lease is 3000 ms`)
+    t.diagnostic(`handed over ${ms} ms after stop()`)
+  } finally {
+    for (const i of instances) i.child.kill('SIGKILL')
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+module.exports = { instancesTakeTurns, stopHandsOver }

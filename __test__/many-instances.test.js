@@ -10,7 +10,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { provider: providerModule } = require('./pkg')
-const { instancesTakeTurns } = require('./many-instances')
+const { instancesTakeTurns, stopHandsOver } = require('./many-instances')
 const { pgRequirement, createDatabase } = require('./pg-server')
 const { mysqlRequirement, createMysqlDatabase } = require('./mysql-server')
 const { mongoRequirement, createMongoDatabase } = require('./mongo-server')
@@ -23,15 +23,16 @@ function onStore(name, requirement, open) {
   const req = requirement()
   const opts = { ...T, ...(req.skip ? { skip: req.skip } : {}) }
   describe(`handlers on many processes: ${name}`, () => {
-    for (const [title, scenario] of [
-      ['one active at a time; the active one killed twice', { kills: 2 }],
-      ['4 partitions over 3 processes, one killed', { partitions: 4, kills: 1 }],
+    for (const [title, run] of [
+      ['one active at a time; the active one killed twice', (t, store) => instancesTakeTurns(t, { store, kills: 2 })],
+      ['4 partitions over 3 processes, one killed', (t, store) => instancesTakeTurns(t, { store, partitions: 4, kills: 1 })],
+      ['stop() hands the lease over at once', (t, store) => stopHandsOver(t, { store })],
     ]) {
       it(title, opts, async (t) => {
         if (req.fail) throw new Error(req.fail)
         const { store, drop } = await open(req)
         try {
-          await instancesTakeTurns(t, { store, ...scenario })
+          await run(t, store)
         } finally {
           await drop()
         }

@@ -233,7 +233,7 @@ function createEngine(opts) {
    * @param {any} p the provider
    */
   async function joinLease(p) {
-    if (slot || !coordinate || typeof bookmark !== 'string' || !p[NATIVE]) return
+    if (slot || !coordinate || typeof bookmark !== 'string' || bookmark === MemoryBookmark || !p[NATIVE]) return
     const store = await p[NATIVE]
     if (typeof store.claimLease !== 'function') return
     if (partition) {
@@ -707,7 +707,7 @@ function readScaleOptions(opts) {
     if (opts.partitions > 1 && opts.coordinate === false) {
       throw codedError('INVALID_ARGUMENT', 'handler options partitions and coordinate: false do not go together: partitions are shared out through leases', TypeError)
     }
-    if (opts.partitions > 1 && typeof opts.bookmark !== 'string') {
+    if (opts.partitions > 1 && (typeof opts.bookmark !== 'string' || opts.bookmark === MemoryBookmark)) {
       throw codedError('INVALID_ARGUMENT', 'handler option partitions needs a stored bookmark (a name): each partition keeps a bookmark of its own', TypeError)
     }
   }
