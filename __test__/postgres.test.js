@@ -167,7 +167,8 @@ describePg('PostgreSQL migrate', () => {
     )
     assert.deepEqual(
       rows.map((r) => r.table_name),
-      ['bookmarks', 'client_bookmarks', 'client_events', 'events', 'pool_bookmarks', 'pool_events']
+      // each bookmarks table brings its handler leases (docs/many-instances.md)
+      ['bookmarks', 'bookmarks_leases', 'client_bookmarks', 'client_bookmarks_leases', 'client_events', 'events', 'pool_bookmarks', 'pool_bookmarks_leases', 'pool_events']
     )
     // two event tables in one schema: each keeps its own unique indexes
     for (const table of ['events', 'pool_events', 'client_events']) {
