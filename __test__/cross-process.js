@@ -38,12 +38,14 @@ function eventsPerWriter(commands) {
 }
 
 /**
- * Starts server-handler.js and resolves once it printed "started"; `finished`
- * resolves with its exit code, `result()` is its last JSON line.
+ * Starts a fixture process (fixtures/<name>) and resolves once it printed
+ * "started"; `finished` resolves with its exit code, `result()` is its last
+ * JSON line.
+ * @param {string} name
  * @param {string[]} args
  */
-async function startHandlerProcess(args) {
-  const child = spawn(process.execPath, [fixture('server-handler.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+async function startFixture(name, args) {
+  const child = spawn(process.execPath, [fixture(name), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stderr.on('data', (d) => (err += d))
@@ -56,19 +58,24 @@ async function startHandlerProcess(args) {
   child.on('close', (code) => finished.resolve(code))
   const handler = {
     child,
+    pid: /** @type {number} */ (child.pid),
+    /** @type {Promise<number | null>} */
     finished: finished.promise,
     stderr: () => err,
     result: () => JSON.parse(out.trim().split('\n').pop()),
   }
-  const endedEarly = finished.promise.then(() => Promise.reject(new Error(`the handler process ended:\n${err}`)))
+  const endedEarly = finished.promise.then(() => Promise.reject(new Error(`the ${name} process ended:\n${err}`)))
   try {
-    await withTimeout(Promise.race([started.promise, endedEarly]), 20000, 'the handler process start')
+    await withTimeout(Promise.race([started.promise, endedEarly]), 20000, `the ${name} process start`)
   } catch (e) {
     child.kill('SIGKILL')
     throw e
   }
   return handler
 }
+
+/** @param {string[]} args server-handler.js's */
+const startHandlerProcess = (args) => startFixture('server-handler.js', args)
 
 /**
  * One writer process per entry of `writers.forms` (`commands` commands each,
@@ -197,4 +204,4 @@ async function wakeUpsFromAnotherProcess(t, opts) {
   }
 }
 
-module.exports = { writersAgainstHandler, wakeUpsFromAnotherProcess }
+module.exports = { writersAgainstHandler, wakeUpsFromAnotherProcess, startFixture, providerArgs }

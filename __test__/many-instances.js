@@ -10,33 +10,19 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
-const { deferred, withTimeout, delay } = require('./helpers')
+const { withTimeout, delay } = require('./helpers')
+const { startFixture, providerArgs } = require('./cross-process')
 const { openServerProvider } = require('./fixtures/server-provider')
 const { partitionOf } = require('../lib/lease')
 
-const FIXTURE = path.join(__dirname, 'fixtures', 'lease-handler.js')
 const BATCH = 20 // the fixture's batchSize
 const FAILOVER_BOUND_MS = 5000 // with the default lease of 3000 ms
 
 /**
  * @param {{ form: string, url: string, events?: string, bookmarks?: string }} store
- * @param {string[]} args
+ * @param {string[]} args lease-handler.js's after the provider's
  */
-async function startInstance(store, args) {
-  const child = spawn(process.execPath, [FIXTURE, store.form, store.url, store.events || 'events', store.bookmarks || 'bookmarks', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let err = ''
-  child.stderr.on('data', (d) => (err += d))
-  const started = deferred()
-  const exited = deferred()
-  child.stdout.on('data', (d) => String(d).includes('started') && started.resolve())
-  child.on('close', (code, signal) => exited.resolve({ code, signal }))
-  const early = exited.promise.then(() => Promise.reject(new Error(`an instance ended early:\n${err}`)))
-  await withTimeout(Promise.race([started.promise, early]), 20000, 'an instance start')
-  return { child, pid: /** @type {number} */ (child.pid), exited: exited.promise, stderr: () => err }
-}
+const startInstance = (store, args) => startFixture('lease-handler.js', [...providerArgs(store), ...args])
 
 /** @param {string} file */
 function readLog(file) {
@@ -137,7 +123,7 @@ async function instancesTakeTurns(t, { store, partitions = 1, kills = 2, handleM
       victim.child.kill('SIGKILL')
       const killTime = Date.now()
       killedAt.set(victim.pid, killTime)
-      await victim.exited
+      await victim.finished
       // what the victim held goes to another process: measured from the kill
       const takeover = await withTimeout(
         (async () => {
@@ -172,7 +158,7 @@ async function instancesTakeTurns(t, { store, partitions = 1, kills = 2, handleM
     )
     for (const i of instances) if (!killedAt.has(i.pid)) i.child.kill('SIGTERM')
     for (const i of instances) {
-      const { code } = await withTimeout(i.exited, 20000, 'an instance exit')
+      const code = await withTimeout(i.finished, 20000, 'an instance exit')
       if (!killedAt.has(i.pid)) assert.equal(code, 0, i.stderr())
     }
 
@@ -272,7 +258,7 @@ async function stopHandsOver(t, { store }) {
     assert.ok(leaving && staying)
     const sent = Date.now()
     leaving.child.kill('SIGTERM')
-    const { code } = await withTimeout(leaving.exited, 15000, 'the stopped instance exit')
+    const code = await withTimeout(leaving.finished, 15000, 'the stopped instance exit')
     assert.equal(code, 0, leaving.stderr())
     const facts = await withTimeout(
       (async () => {

@@ -1,6 +1,6 @@
 'use strict'
 
-const { codedError } = require('./errors')
+const { codedError, fromNative } = require('./errors')
 const {
   NATIVE,
   MemoryBookmark,
@@ -215,14 +215,9 @@ function createEngine(opts) {
    * @param {'active' | 'standby' | 'stopped'} next
    */
   function onLease(next) {
-    if (next === 'active') {
-      position = undefined
-      stored = undefined
-    } else {
-      epoch++
-      position = undefined
-      stored = undefined
-    }
+    if (next !== 'active') epoch++
+    position = undefined
+    stored = undefined
     if (running) setState(next)
     cancelWait()
   }
@@ -315,7 +310,7 @@ function createEngine(opts) {
       try {
         written = await store.setBookmarkFenced(name, pos, token)
       } catch (err) {
-        throw require('./errors').fromNative(err)
+        throw fromNative(err)
       }
       if (!written) {
         if (slot) coordinator.lose(slot)
@@ -611,7 +606,7 @@ function createEngine(opts) {
       try {
         lag = await store.countAfter(streams, pos)
       } catch (err) {
-        throw require('./errors').fromNative(err)
+        throw fromNative(err)
       }
     }
     return {

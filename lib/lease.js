@@ -46,6 +46,17 @@ function newOwner() {
  */
 
 /**
+ * A slot not held yet.
+ * @param {string} name
+ * @param {(state: LeaseState) => void} onChange
+ * @param {() => Promise<void>} [drained]
+ * @returns {Slot}
+ */
+function newSlot(name, onChange, drained) {
+  return { name, token: 0, validUntil: 0, renewedAt: 0, handingOver: false, onChange, drained }
+}
+
+/**
  * @param {object} opts
  * @param {Promise<any>} opts.store the native store
  * @param {string} opts.name the handler's bookmark
@@ -80,8 +91,7 @@ function createCoordinator(opts) {
    * @param {() => Promise<void>} [drained]
    */
   function slot(leaseName, onChange, drained) {
-    /** @type {Slot} */
-    const s = { name: leaseName, token: 0, validUntil: 0, renewedAt: 0, handingOver: false, onChange, drained }
+    const s = newSlot(leaseName, onChange, drained)
     slots.push(s)
     return s
   }
@@ -116,8 +126,7 @@ function createCoordinator(opts) {
   async function claim(s, lease) {
     const store = await opts.store
     const sent = performance.now()
-    const seen = lease ? lease : undefined
-    const token = await store.claimLease(s.name, owner, seen ? seen.token : null, seen ? seen.beat : null, leaseMs, streamsJson)
+    const token = await store.claimLease(s.name, owner, lease ? lease.token : null, lease ? lease.beat : null, leaseMs, streamsJson)
     if (token === null) return
     s.token = token
     s.renewedAt = sent
@@ -215,7 +224,7 @@ function createCoordinator(opts) {
       for (let i = 0; i < partitions && (!member || member.token === 0); i++) {
         const lease = byName.get(memberName(i))
         if (!takeable(lease)) continue
-        const s = member || { name: '', token: 0, validUntil: 0, renewedAt: 0, handingOver: false, onChange: () => {} }
+        const s = member || newSlot('', () => {})
         s.name = memberName(i)
         member = s
         await claim(s, lease)

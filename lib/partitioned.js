@@ -20,8 +20,6 @@ function createPartitioned(opts, createEngine) {
   const leaseMs = opts.leaseMs === undefined ? DEFAULT_LEASE_MS : opts.leaseMs
   /** @type {Map<string, Map<string, Function>>} */
   const callbacks = new Map()
-  /** @type {any[]} */
-  const reported = []
   const store = Promise.resolve(opts.provider).then((p) => {
     if (!p || !p[NATIVE]) {
       throw require('./errors').codedError(
@@ -35,7 +33,6 @@ function createPartitioned(opts, createEngine) {
   store.catch(() => {})
   /** @param {any} err */
   async function report(err) {
-    reported.push(err)
     const p = await opts.provider
     if (p && typeof p.onError === 'function') p.onError(err, parts[0].streams.join(', '), name)
   }

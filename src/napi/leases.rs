@@ -15,17 +15,6 @@ pub struct StoredBookmark {
     pub position: i64,
 }
 
-/// A whole number JavaScript passed (a token, a beat, a lease length).
-fn whole(n: f64, what: &str) -> crate::error::Result<i64> {
-    if n.fract() == 0.0 && n >= 0.0 && n <= 9_007_199_254_740_991.0 {
-        Ok(n as i64)
-    } else {
-        Err(crate::error::StoreError::invalid_argument(format!(
-            "{what} must be a whole number >= 0, got {n}"
-        )))
-    }
-}
-
 #[napi]
 impl Store {
     /// Every stored bookmark and its position, by name.
@@ -55,7 +44,10 @@ impl Store {
     /// one), or every lease when no name is given.
     #[napi(ts_return_type = "Promise<StoredLease[]>")]
     pub async fn leases(&self, name: Option<String>) -> Reply<Vec<Lease>> {
-        Reply::new(self.engine.name(), self.engine.leases(name.as_deref()).await)
+        Reply::new(
+            self.engine.name(),
+            self.engine.leases(name.as_deref()).await,
+        )
     }
 
     /// Takes the lease if it still is what was seen (none when
@@ -74,14 +66,16 @@ impl Store {
         let engine = self.engine.clone();
         let result = async move {
             let seen = match (seen_token, seen_beat) {
-                (Some(t), Some(b)) => Some((whole(t, "seenToken")?, whole(b, "seenBeat")?)),
+                (Some(t), Some(b)) => {
+                    Some((to_position(t, "seenToken")?, to_position(b, "seenBeat")?))
+                }
                 _ => None,
             };
             let claim = LeaseClaim {
                 name: &name,
                 owner: &owner,
                 seen,
-                ttl_ms: whole(ttl_ms, "ttlMs")?,
+                ttl_ms: to_position(ttl_ms, "ttlMs")?,
                 streams: &streams_json,
             };
             engine.claim_lease(&claim).await
@@ -93,7 +87,11 @@ impl Store {
     #[napi(ts_return_type = "Promise<boolean>")]
     pub async fn renew_lease(&self, name: String, token: f64) -> Reply<bool> {
         let engine = self.engine.clone();
-        let result = async move { engine.renew_lease(&name, whole(token, "token")?).await };
+        let result = async move {
+            engine
+                .renew_lease(&name, to_position(token, "token")?)
+                .await
+        };
         Reply::new(self.engine.name(), result.await)
     }
 
@@ -101,19 +99,28 @@ impl Store {
     #[napi(ts_return_type = "Promise<void>")]
     pub async fn release_lease(&self, name: String, token: f64) -> Reply<()> {
         let engine = self.engine.clone();
-        let result = async move { engine.release_lease(&name, whole(token, "token")?).await };
+        let result = async move {
+            engine
+                .release_lease(&name, to_position(token, "token")?)
+                .await
+        };
         Reply::new(self.engine.name(), result.await)
     }
 
     /// Writes the bookmark only while its lease carries `token`; false
     /// (nothing written) once another instance holds it.
     #[napi(ts_return_type = "Promise<boolean>")]
-    pub async fn set_bookmark_fenced(&self, name: String, position: f64, token: f64) -> Reply<bool> {
+    pub async fn set_bookmark_fenced(
+        &self,
+        name: String,
+        position: f64,
+        token: f64,
+    ) -> Reply<bool> {
         let engine = self.engine.clone();
         let result = async move {
             let position = to_position(position, "the bookmark position")?;
             engine
-                .set_bookmark_fenced(&name, position, whole(token, "token")?)
+                .set_bookmark_fenced(&name, position, to_position(token, "token")?)
                 .await
         };
         Reply::new(self.engine.name(), result.await)

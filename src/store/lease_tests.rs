@@ -26,12 +26,21 @@ pub(super) async fn a_lease_changes_hands_only_from_what_the_claimer_saw(store: 
     let lease = store.leases(Some("h")).await.expect("read").remove(0);
     assert_eq!((lease.owner.as_str(), lease.token, lease.beat), ("a", 1, 1));
     assert_eq!((lease.ttl_ms, lease.streams.as_str()), (3000, "[\"s\"]"));
-    assert!(lease.renewed_at > 1_700_000_000_000, "renewed_at is ms since the epoch");
+    assert!(
+        lease.renewed_at > 1_700_000_000_000,
+        "renewed_at is ms since the epoch"
+    );
 
     assert_eq!(store.renew_lease("h", 1).await, Ok(true));
     // b saw the beat before the renewal: too old
-    assert_eq!(store.claim_lease(&claim("h", "b", Some((1, 1)))).await, Ok(None));
-    assert_eq!(store.claim_lease(&claim("h", "b", Some((1, 2)))).await, Ok(Some(2)));
+    assert_eq!(
+        store.claim_lease(&claim("h", "b", Some((1, 1)))).await,
+        Ok(None)
+    );
+    assert_eq!(
+        store.claim_lease(&claim("h", "b", Some((1, 2)))).await,
+        Ok(Some(2))
+    );
     let lease = store.leases(Some("h")).await.expect("read").remove(0);
     assert_eq!((lease.owner.as_str(), lease.token, lease.beat), ("b", 2, 3));
 
@@ -49,8 +58,14 @@ pub(super) async fn a_lease_changes_hands_only_from_what_the_claimer_saw(store: 
     store.release_lease("h", 2).await.expect("release");
     let lease = store.leases(Some("h")).await.expect("read").remove(0);
     assert_eq!((lease.owner.as_str(), lease.token, lease.beat), ("", 2, 4));
-    assert_eq!(store.set_bookmark_fenced("h", 11, 2).await.map(|_| ()), Ok(()));
-    assert_eq!(store.claim_lease(&claim("h", "a", Some((2, 4)))).await, Ok(Some(3)));
+    assert_eq!(
+        store.set_bookmark_fenced("h", 11, 2).await.map(|_| ()),
+        Ok(())
+    );
+    assert_eq!(
+        store.claim_lease(&claim("h", "a", Some((2, 4)))).await,
+        Ok(Some(3))
+    );
     store.close().await;
 }
 
@@ -58,7 +73,10 @@ pub(super) async fn a_fenced_write_needs_a_lease(store: Store) {
     assert_eq!(store.set_bookmark_fenced("never", 3, 1).await, Ok(false));
     assert_eq!(store.get_bookmark("never").await, Ok(0));
     // and creates the bookmark under a lease
-    assert_eq!(store.claim_lease(&claim("new", "a", None)).await, Ok(Some(1)));
+    assert_eq!(
+        store.claim_lease(&claim("new", "a", None)).await,
+        Ok(Some(1))
+    );
     assert_eq!(store.set_bookmark_fenced("new", 3, 1).await, Ok(true));
     assert_eq!(store.get_bookmark("new").await, Ok(3));
     store.close().await;
@@ -76,7 +94,11 @@ pub(super) async fn of_concurrent_claims_one_wins(store: Store) {
         let (ca, cb) = (claim(&name, "a", seen), claim(&name, "b", seen));
         let (a, b) = tokio::join!(store.claim_lease(&ca), store.claim_lease(&cb));
         let won = [a.expect("claim a"), b.expect("claim b")];
-        assert_eq!(won.iter().flatten().collect::<Vec<_>>(), vec![&2], "round {round}");
+        assert_eq!(
+            won.iter().flatten().collect::<Vec<_>>(),
+            vec![&2],
+            "round {round}"
+        );
     }
     store.close().await;
 }
@@ -88,8 +110,14 @@ pub(super) async fn lists_bookmarks_leases_and_counts_what_is_behind(store: Stor
         store.bookmarks().await,
         Ok(vec![("b0".to_string(), 0), ("b1".to_string(), 2)])
     );
-    assert_eq!(store.claim_lease(&claim("l2", "x", None)).await, Ok(Some(1)));
-    assert_eq!(store.claim_lease(&claim("l1", "y", None)).await, Ok(Some(1)));
+    assert_eq!(
+        store.claim_lease(&claim("l2", "x", None)).await,
+        Ok(Some(1))
+    );
+    assert_eq!(
+        store.claim_lease(&claim("l1", "y", None)).await,
+        Ok(Some(1))
+    );
     let names: Vec<String> = store
         .leases(None)
         .await

@@ -161,7 +161,11 @@ impl Engine for MemoryJsonEngine {
             .iter()
             .enumerate()
             .skip(after_position.max(0) as usize)
-            .filter(|(_, e)| streams.iter().any(|s| *s == *inner.streams[e.stream as usize].name))
+            .filter(|(_, e)| {
+                streams
+                    .iter()
+                    .any(|s| *s == *inner.streams[e.stream as usize].name)
+            })
             .count();
         Ok(count as i64)
     }

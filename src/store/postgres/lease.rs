@@ -107,7 +107,9 @@ impl PostgresEngine {
     pub(super) async fn read_leases(&self, name: Option<&str>) -> Result<Vec<Lease>> {
         self.ensure_leases().await?;
         let rows = retrying!(self, Table::Bookmarks, |conn| {
-            sqlx::query(&self.lease_sql.select).bind(name).fetch_all(conn)
+            sqlx::query(&self.lease_sql.select)
+                .bind(name)
+                .fetch_all(conn)
         })?;
         rows.iter()
             .map(lease_of)
@@ -160,7 +162,12 @@ impl PostgresEngine {
         Ok(())
     }
 
-    pub(super) async fn bookmark_fenced(&self, name: &str, position: i64, token: i64) -> Result<bool> {
+    pub(super) async fn bookmark_fenced(
+        &self,
+        name: &str,
+        position: i64,
+        token: i64,
+    ) -> Result<bool> {
         self.ensure_leases().await?;
         let done = retrying!(self, Table::Bookmarks, |conn| {
             sqlx::query(&self.lease_sql.fenced_bookmark)

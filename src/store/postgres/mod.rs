@@ -201,7 +201,10 @@ impl PostgresEngine {
     /// on one server connection. Prepared statements left on that server
     /// connection by an earlier client (sqlx names them even without a
     /// cache) are dropped first.
-    pub(super) async fn pin(&self, conn: &mut PgConnection) -> std::result::Result<(), sqlx::Error> {
+    pub(super) async fn pin(
+        &self,
+        conn: &mut PgConnection,
+    ) -> std::result::Result<(), sqlx::Error> {
         if self.pooled {
             sqlx::Executor::execute(&mut *conn, "BEGIN; DEALLOCATE ALL").await?;
         }

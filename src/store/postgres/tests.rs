@@ -860,7 +860,10 @@ async fn pg_migrate_is_idempotent_concurrent_and_names_indexes_by_table() {
     .fetch_all(&mut conn)
     .await
     .expect("tables");
-    assert_eq!(tables, ["MyEvents", "my_bookmarks", "my_bookmarks_leases", "other"]);
+    assert_eq!(
+        tables,
+        ["MyEvents", "my_bookmarks", "my_bookmarks_leases", "other"]
+    );
     let err = append(&store, "s", "a", 1, &["x"]).await.expect_err("dup");
     assert_eq!(err.code(), "VERSION_CONFLICT");
     drop(conn);

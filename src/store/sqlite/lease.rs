@@ -29,7 +29,8 @@ impl LeaseStatements {
     pub(super) fn new(events: &str, bookmarks: &str) -> Self {
         let l = quote_ident(&leases_table(bookmarks));
         let b = quote_ident(bookmarks);
-        let columns = "\"name\", \"owner\", \"token\", \"beat\", \"renewed_at\", \"ttl_ms\", \"streams\"";
+        let columns =
+            "\"name\", \"owner\", \"token\", \"beat\", \"renewed_at\", \"ttl_ms\", \"streams\"";
         LeaseStatements {
             create: format!(
                 "CREATE TABLE IF NOT EXISTS {l} (\"name\" varchar(255) primary key, \"owner\" text not null, \"token\" bigint not null, \"beat\" bigint not null, \"renewed_at\" bigint not null, \"ttl_ms\" bigint not null, \"streams\" text not null)"
@@ -152,7 +153,9 @@ impl SqliteEngine {
     pub(super) async fn renew(&self, name: &str, token: i64) -> Result<bool> {
         let now = now_ms();
         let changed = self
-            .lease_write(&self.lease_sql.renew, |q| q.bind(name).bind(token).bind(now))
+            .lease_write(&self.lease_sql.renew, |q| {
+                q.bind(name).bind(token).bind(now)
+            })
             .await?;
         Ok(changed == 1)
     }
@@ -163,7 +166,12 @@ impl SqliteEngine {
         Ok(())
     }
 
-    pub(super) async fn bookmark_fenced(&self, name: &str, position: i64, token: i64) -> Result<bool> {
+    pub(super) async fn bookmark_fenced(
+        &self,
+        name: &str,
+        position: i64,
+        token: i64,
+    ) -> Result<bool> {
         self.ensure_leases().await?;
         let changed = self
             .lease_write(&self.lease_sql.fenced_bookmark, |q| {
